@@ -1,0 +1,421 @@
+//! The runtime's own settings: providers, routing, health and supervision.
+//!
+//! The runtime never reads files or the environment; an embedder builds (or deserializes) a
+//! [`RuntimeConfig`] and calls [`RuntimeConfig::validate`] (the runtime does on start).
+//! Durations use one format everywhere: humantime strings such as `"500ms"`, `"5s"`, `"2m"`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the runtime needs to start.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// The providers, in configured order (ties in priority are broken by this order).
+    #[serde(default)]
+    pub providers: Vec<ProviderSettings>,
+    /// How a provider is picked and how failures are raced.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// When a provider leaves and re-enters rotation.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// How crashed actors are restarted.
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
+}
+
+/// One provider as the runtime sees it: a name and its place in routing.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Unique name; shown in events, snapshots and errors.
+    pub name: String,
+    /// Lower numbers are tried first by the `failover` strategy (1 is the primary).
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Share of traffic under `weighted_round_robin` (at least 1).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// A disabled provider is configured but out of routing until enabled at run time.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl ProviderSettings {
+    /// A provider with the default priority (1), weight (1), enabled.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            priority: default_priority(),
+            weight: default_weight(),
+            enabled: true,
+        }
+    }
+
+    /// Sets the priority (lower is tried first).
+    #[must_use]
+    pub fn priority(mut self, priority: u32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the weight for `weighted_round_robin`.
+    #[must_use]
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Starts the provider disabled.
+    #[must_use]
+    pub fn disabled(mut self) -> Self {
+        self.enabled = false;
+        self
+    }
+}
+
+/// The routing strategy: which healthy provider is the primary of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum StrategyKind {
+    /// Highest priority (lowest number) first, ties in configured order.
+    #[default]
+    Failover,
+    /// Each healthy provider in turn, in configured order.
+    RoundRobin,
+    /// Smooth weighted round robin: each provider gets its weight's share per cycle, interleaved.
+    WeightedRoundRobin,
+    /// Every healthy provider once per deck, a new random permutation per deck.
+    Shuffle,
+}
+
+impl StrategyKind {
+    /// Every strategy, in the order they are documented.
+    pub const ALL: [StrategyKind; 4] = [
+        StrategyKind::Failover,
+        StrategyKind::RoundRobin,
+        StrategyKind::WeightedRoundRobin,
+        StrategyKind::Shuffle,
+    ];
+
+    /// The configuration name of the strategy.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Failover => "failover",
+            StrategyKind::RoundRobin => "round_robin",
+            StrategyKind::WeightedRoundRobin => "weighted_round_robin",
+            StrategyKind::Shuffle => "shuffle",
+        }
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown strategy name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown strategy `{0}`, expected one of: failover, round_robin, weighted_round_robin, shuffle")]
+pub struct UnknownStrategy(pub String);
+
+impl FromStr for StrategyKind {
+    type Err = UnknownStrategy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim();
+        if name.is_empty() {
+            return Ok(StrategyKind::Failover);
+        }
+        StrategyKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| UnknownStrategy(name.to_owned()))
+    }
+}
+
+impl TryFrom<String> for StrategyKind {
+    type Error = UnknownStrategy;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<StrategyKind> for String {
+    fn from(kind: StrategyKind) -> Self {
+        kind.name().to_owned()
+    }
+}
+
+/// Routing: strategy, failover race and what triggers it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// `failover` (default, also chosen by an empty name), `round_robin`,
+    /// `weighted_round_robin` or `shuffle`.
+    pub strategy: StrategyKind,
+    /// When the primary fails with a trigger, race the healthy providers in parallel.
+    pub failover: bool,
+    /// Bound on the time until a race finds a winner; `0s` means the default (5 s).
+    /// A winner's response that is still being consumed is never cut by it.
+    #[serde(with = "humantime_serde")]
+    pub race_timeout: Duration,
+    /// Upstream status codes that trigger failover.
+    pub trigger_statuses: Vec<u16>,
+    /// Attempt timeouts trigger failover.
+    pub trigger_on_timeout: bool,
+    /// Connection errors (refused, reset, DNS) trigger failover.
+    pub trigger_on_connection_error: bool,
+    /// Seed for the `shuffle` strategy; random when absent.
+    pub seed: Option<u64>,
+}
+
+/// The race timeout used when none (or zero) is configured.
+pub const DEFAULT_RACE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Status codes that trigger failover by default (529 is Anthropic's "overloaded").
+pub const DEFAULT_TRIGGER_STATUSES: [u16; 6] = [429, 500, 502, 503, 504, 529];
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: StrategyKind::Failover,
+            failover: true,
+            race_timeout: DEFAULT_RACE_TIMEOUT,
+            trigger_statuses: DEFAULT_TRIGGER_STATUSES.to_vec(),
+            trigger_on_timeout: true,
+            trigger_on_connection_error: true,
+            seed: None,
+        }
+    }
+}
+
+impl RoutingConfig {
+    /// The race timeout in force (`0` means the default).
+    pub fn effective_race_timeout(&self) -> Duration {
+        if self.race_timeout.is_zero() {
+            DEFAULT_RACE_TIMEOUT
+        } else {
+            self.race_timeout
+        }
+    }
+}
+
+/// Health thresholds of every provider.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Consecutive failures that take a healthy provider out of rotation.
+    pub failure_threshold: u32,
+    /// Time out of rotation before the first probe; doubles on each re-opening.
+    #[serde(with = "humantime_serde")]
+    pub cool_off: Duration,
+    /// Cap on the doubled cool-off.
+    #[serde(with = "humantime_serde")]
+    pub max_cool_off: Duration,
+    /// Requests admitted at once while half-open (probes).
+    pub half_open_probes: u32,
+    /// Cap on how long a 429's `retry-after` keeps a provider out of rotation.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cool_off: Duration::from_secs(30),
+            max_cool_off: Duration::from_secs(300),
+            half_open_probes: 1,
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Restart policy of the root supervisor.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionConfig {
+    /// Restarts allowed per actor within `restart_window`; one more and the actor is given up.
+    pub max_restarts: u32,
+    /// The window over which restarts are counted.
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    /// Capacity of the health event channel; a subscriber further behind is told what it missed.
+    pub event_capacity: usize,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 3,
+            restart_window: Duration::from_secs(10),
+            event_capacity: 1024,
+        }
+    }
+}
+
+/// One invalid setting: where it is and why it is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ConfigError {
+    /// Path of the setting, e.g. `providers[2].name`.
+    pub path: String,
+    /// Why the value is rejected.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A new error at `path`.
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// A config with these providers (in this order) and every default.
+    pub fn with_providers(providers: impl IntoIterator<Item = ProviderSettings>) -> Self {
+        Self {
+            providers: providers.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Every problem in the config, each naming its path; empty when valid.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (i, provider) in self.providers.iter().enumerate() {
+            let path = |field: &str| format!("providers[{i}].{field}");
+            if provider.name.trim().is_empty() {
+                errors.push(ConfigError::new(path("name"), "must not be empty"));
+            } else if self.providers[..i].iter().any(|p| p.name == provider.name) {
+                errors.push(ConfigError::new(
+                    path("name"),
+                    format!("duplicate provider name `{}`", provider.name),
+                ));
+            }
+            if provider.weight == 0 {
+                errors.push(ConfigError::new(path("weight"), "must be at least 1"));
+            }
+        }
+        let health = &self.health;
+        if health.failure_threshold == 0 {
+            errors.push(ConfigError::new(
+                "health.failure_threshold",
+                "must be at least 1",
+            ));
+        }
+        if health.half_open_probes == 0 {
+            errors.push(ConfigError::new(
+                "health.half_open_probes",
+                "must be at least 1",
+            ));
+        }
+        if health.cool_off.is_zero() {
+            errors.push(ConfigError::new("health.cool_off", "must be above zero"));
+        }
+        if health.max_cool_off < health.cool_off {
+            errors.push(ConfigError::new(
+                "health.max_cool_off",
+                "must not be below health.cool_off",
+            ));
+        }
+        if self.supervision.event_capacity == 0 {
+            errors.push(ConfigError::new(
+                "supervision.event_capacity",
+                "must be at least 1",
+            ));
+        }
+        for (i, status) in self.routing.trigger_statuses.iter().enumerate() {
+            if !(100..=599).contains(status) {
+                errors.push(ConfigError::new(
+                    format!("routing.trigger_statuses[{i}]"),
+                    format!("{status} is not an HTTP status code"),
+                ));
+            }
+        }
+        errors
+    }
+}
+
+fn default_priority() -> u32 {
+    1
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_strategy_name_means_failover() {
+        assert_eq!("".parse::<StrategyKind>(), Ok(StrategyKind::Failover));
+        assert_eq!(
+            "weighted_round_robin".parse::<StrategyKind>(),
+            Ok(StrategyKind::WeightedRoundRobin)
+        );
+    }
+
+    #[test]
+    fn unknown_strategy_lists_the_valid_ones() {
+        let err = "fastest".parse::<StrategyKind>().unwrap_err();
+        let text = err.to_string();
+        for kind in StrategyKind::ALL {
+            assert!(text.contains(kind.name()), "{text}");
+        }
+        assert!(text.contains("fastest"));
+    }
+
+    #[test]
+    fn zero_race_timeout_means_the_default() {
+        let routing = RoutingConfig {
+            race_timeout: Duration::ZERO,
+            ..RoutingConfig::default()
+        };
+        assert_eq!(routing.effective_race_timeout(), DEFAULT_RACE_TIMEOUT);
+    }
+
+    #[test]
+    fn validation_names_the_path_of_each_problem() {
+        let mut config = RuntimeConfig::with_providers([
+            ProviderSettings::new("a"),
+            ProviderSettings::new("a"),
+            ProviderSettings::new("").weight(0),
+        ]);
+        config.health.failure_threshold = 0;
+        let paths: Vec<String> = config.validate().into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "providers[1].name",
+                "providers[2].name",
+                "providers[2].weight",
+                "health.failure_threshold"
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = RuntimeConfig::with_providers([ProviderSettings::new("a")]);
+        assert!(config.validate().is_empty());
+        assert_eq!(config.health.failure_threshold, 5);
+        assert_eq!(config.routing.trigger_statuses, DEFAULT_TRIGGER_STATUSES);
+    }
+}

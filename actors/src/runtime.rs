@@ -1,0 +1,183 @@
+//! Starting and stopping the runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::RuntimeConfig;
+use crate::error::StartError;
+use crate::events::{EventBus, HealthEvents};
+use crate::provider::ProviderArgs;
+use crate::race::Live;
+use crate::router::handle::Shared;
+use crate::router::{RouterArgs, RouterHandle, RouterMsg, Seat};
+use crate::supervisor::{SupervisorActor, SupervisorArgs, SupervisorMsg};
+use crate::trigger::{Trigger, Triggers};
+use crate::upstream::{Provider, ProviderId, Upstream};
+
+/// A running runtime: the supervisor, its providers and router, and a handle to route with.
+pub struct Runtime<U: Upstream> {
+    handle: RouterHandle<U>,
+    supervisor: ActorRef<SupervisorMsg>,
+    join: JoinHandle<()>,
+    live: Live,
+}
+
+impl<U: Upstream> std::fmt::Debug for Runtime<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+/// Options beyond the config: extra triggers.
+pub struct RuntimeBuilder<U: Upstream> {
+    config: RuntimeConfig,
+    upstream: U,
+    triggers: Triggers,
+}
+
+impl<U: Upstream> RuntimeBuilder<U> {
+    /// Adds a failover trigger to those of the config.
+    #[must_use]
+    pub fn trigger(mut self, trigger: impl Trigger) -> Self {
+        self.triggers = self.triggers.with(Arc::new(trigger));
+        self
+    }
+
+    /// Validates the config and starts the actors.
+    pub async fn start(self) -> Result<Runtime<U>, StartError> {
+        let RuntimeBuilder {
+            config,
+            upstream,
+            triggers,
+        } = self;
+        let errors = config.validate();
+        if !errors.is_empty() {
+            return Err(StartError::Config(errors));
+        }
+        let events = EventBus::new(config.supervision.event_capacity);
+        let (slot, router_slot) = watch::channel(None::<ActorRef<RouterMsg>>);
+        let providers: Vec<Provider> = config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Provider::new(ProviderId(i), p.name.as_str()))
+            .collect();
+        let provider_args = config
+            .providers
+            .iter()
+            .zip(&providers)
+            .map(|(settings, provider)| ProviderArgs {
+                provider: provider.clone(),
+                health: config.health.clone(),
+                enabled: settings.enabled,
+                events: events.clone(),
+                router: router_slot.clone(),
+            })
+            .collect();
+        let seats = config
+            .providers
+            .iter()
+            .zip(&providers)
+            .map(|(settings, provider)| Seat {
+                provider: provider.clone(),
+                priority: settings.priority,
+                weight: settings.weight,
+                actor: None,
+            })
+            .collect();
+        let args = SupervisorArgs {
+            providers: provider_args,
+            router: RouterArgs {
+                seats,
+                strategy: config.routing.strategy,
+                seed: config.routing.seed.unwrap_or_else(clock_seed),
+                max_probes: config.health.half_open_probes,
+            },
+            slot,
+            policy: config.supervision.clone(),
+            events: events.clone(),
+        };
+        let (supervisor, join) = Actor::spawn(None, SupervisorActor, args)
+            .await
+            .map_err(|error| StartError::Spawn {
+                actor: "supervisor",
+                message: error.to_string(),
+            })?;
+        let live = Live::new();
+        let handle = RouterHandle::new(Shared {
+            router: router_slot,
+            upstream: Arc::new(upstream),
+            triggers,
+            failover: config.routing.failover,
+            race_timeout: config.routing.effective_race_timeout(),
+            supervisor: supervisor.get_cell(),
+            live: live.clone(),
+            events,
+        });
+        Ok(Runtime {
+            handle,
+            supervisor,
+            join,
+            live,
+        })
+    }
+}
+
+impl<U: Upstream> Runtime<U> {
+    /// Starts a runtime with the config's triggers.
+    pub async fn start(config: RuntimeConfig, upstream: U) -> Result<Self, StartError> {
+        Self::builder(config, upstream).start().await
+    }
+
+    /// A builder, to add triggers before starting.
+    pub fn builder(config: RuntimeConfig, upstream: U) -> RuntimeBuilder<U> {
+        let triggers = Triggers::from_config(&config.routing);
+        RuntimeBuilder {
+            config,
+            upstream,
+            triggers,
+        }
+    }
+
+    /// A handle to route with; clone it freely.
+    pub fn handle(&self) -> RouterHandle<U> {
+        self.handle.clone()
+    }
+
+    /// A new subscription to health events.
+    pub fn subscribe(&self) -> HealthEvents {
+        self.handle.subscribe()
+    }
+
+    /// Stops routing new requests, lets running races finish for up to `grace`, then cancels
+    /// what is left and stops every actor. When this returns, no actor or task of the runtime is
+    /// running.
+    pub async fn shutdown(self, grace: Duration) {
+        if let Some(router) = self.handle.router_ref() {
+            let _ = router.call(|reply| RouterMsg::Close { reply }, None).await;
+        }
+        let _ = tokio::time::timeout(grace, self.live.none_alive()).await;
+        if let Ok(CallResult::Success(())) = self
+            .supervisor
+            .call(|reply| SupervisorMsg::Shutdown { reply }, None)
+            .await
+        {
+            tracing::debug!("runtime actors stopped");
+        }
+        let _ = self.join.await;
+        // Killed racers drop their state on their own tasks; wait for the last of them.
+        self.live.none_alive().await;
+    }
+}
+
+fn clock_seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x5eed)
+}

@@ -1,0 +1,211 @@
+//! Failover triggers, and the one judgement of an attempt error: does it fail over, and what
+//! does it do to the provider's health.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::RoutingConfig;
+use crate::error::AttemptError;
+
+/// Decides whether an attempt error starts a failover race. Embedders can add their own.
+pub trait Trigger: Send + Sync + 'static {
+    /// True when `error` should fail over.
+    fn matches(&self, error: &AttemptError) -> bool;
+}
+
+/// Fails over on any of these status codes.
+#[derive(Clone, Debug)]
+pub struct StatusTrigger(pub Vec<u16>);
+
+impl Trigger for StatusTrigger {
+    fn matches(&self, error: &AttemptError) -> bool {
+        error
+            .status_code()
+            .is_some_and(|status| self.0.contains(&status))
+    }
+}
+
+/// Fails over on attempt timeouts.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeoutTrigger;
+
+impl Trigger for TimeoutTrigger {
+    fn matches(&self, error: &AttemptError) -> bool {
+        matches!(error, AttemptError::Timeout { .. })
+    }
+}
+
+/// Fails over on connection errors.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionTrigger;
+
+impl Trigger for ConnectionTrigger {
+    fn matches(&self, error: &AttemptError) -> bool {
+        matches!(error, AttemptError::Connection { .. })
+    }
+}
+
+/// What an attempt's outcome does to its provider's health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthEffect {
+    /// A success: resets the consecutive-failure count, closes a half-open provider.
+    Success,
+    /// A failure: counts toward the consecutive-failure threshold. The text says why.
+    Failure(String),
+    /// Out of rotation for this long (a 429 with `retry-after`), not counted as a failure.
+    Cooldown(Duration),
+    /// Says nothing about the provider (a client error such as 400, or a cancelled attempt).
+    Neutral,
+}
+
+/// The judgement of one attempt error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the error starts a failover race.
+    pub failover: bool,
+    /// What the error does to the provider's health.
+    pub health: HealthEffect,
+}
+
+/// The set of triggers in force; judges every attempt error once.
+#[derive(Clone)]
+pub struct Triggers(Arc<[Arc<dyn Trigger>]>);
+
+impl Triggers {
+    /// The triggers a routing config asks for.
+    pub fn from_config(routing: &RoutingConfig) -> Self {
+        let mut triggers: Vec<Arc<dyn Trigger>> =
+            vec![Arc::new(StatusTrigger(routing.trigger_statuses.clone()))];
+        if routing.trigger_on_timeout {
+            triggers.push(Arc::new(TimeoutTrigger));
+        }
+        if routing.trigger_on_connection_error {
+            triggers.push(Arc::new(ConnectionTrigger));
+        }
+        Triggers(triggers.into())
+    }
+
+    /// These triggers plus `extra`.
+    #[must_use]
+    pub fn with(self, extra: Arc<dyn Trigger>) -> Self {
+        let mut triggers = self.0.to_vec();
+        triggers.push(extra);
+        Triggers(triggers.into())
+    }
+
+    /// Whether `error` matches any trigger.
+    pub fn matches(&self, error: &AttemptError) -> bool {
+        self.0.iter().any(|trigger| trigger.matches(error))
+    }
+
+    /// The one place that decides whether an error fails over and whether it counts against
+    /// health. A 429 with `retry-after` cools the provider down instead of counting; 401/403 are
+    /// the provider's (its key's) fault and count; other 4xx are the client's and do not.
+    pub fn judge(&self, error: &AttemptError) -> Verdict {
+        let failover = self.matches(error);
+        let health = match error {
+            AttemptError::Status {
+                status: 429,
+                retry_after: Some(wait),
+                ..
+            } => HealthEffect::Cooldown(*wait),
+            AttemptError::Status { status, .. }
+                if !failover && (400..500).contains(status) && !matches!(status, 401 | 403) =>
+            {
+                HealthEffect::Neutral
+            }
+            other => HealthEffect::Failure(other.to_string()),
+        };
+        Verdict { failover, health }
+    }
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Triggers::from_config(&RoutingConfig::default())
+    }
+}
+
+impl std::fmt::Debug for Triggers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Triggers({} in force)", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Detail;
+
+    fn retry_after(status: u16, secs: u64) -> AttemptError {
+        AttemptError::Status {
+            status,
+            retry_after: Some(Duration::from_secs(secs)),
+            detail: Detail::default(),
+        }
+    }
+
+    #[test]
+    fn default_triggers_fail_over_on_429_5xx_529_timeouts_and_connection_errors() {
+        let triggers = Triggers::default();
+        for status in [429, 500, 502, 503, 504, 529] {
+            assert!(triggers.judge(&AttemptError::status(status)).failover, "{status}");
+        }
+        assert!(triggers.judge(&AttemptError::Timeout { phase: "first event" }).failover);
+        let refused = AttemptError::Connection {
+            message: "refused".into(),
+        };
+        assert!(triggers.judge(&refused).failover);
+    }
+
+    #[test]
+    fn client_errors_neither_fail_over_nor_count() {
+        let triggers = Triggers::default();
+        for status in [400, 404, 413] {
+            let verdict = triggers.judge(&AttemptError::status(status));
+            assert_eq!(
+                verdict,
+                Verdict {
+                    failover: false,
+                    health: HealthEffect::Neutral
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn auth_errors_count_against_the_provider_without_failing_over_by_default() {
+        let verdict = Triggers::default().judge(&AttemptError::status(401));
+        assert!(!verdict.failover);
+        assert!(matches!(verdict.health, HealthEffect::Failure(_)));
+    }
+
+    #[test]
+    fn rate_limit_with_retry_after_cools_down_instead_of_counting() {
+        let verdict = Triggers::default().judge(&retry_after(429, 2));
+        assert!(verdict.failover);
+        assert_eq!(verdict.health, HealthEffect::Cooldown(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn embedders_can_add_triggers() {
+        struct OnAuth;
+        impl Trigger for OnAuth {
+            fn matches(&self, error: &AttemptError) -> bool {
+                matches!(error.status_code(), Some(401 | 403))
+            }
+        }
+        let triggers = Triggers::default().with(Arc::new(OnAuth));
+        assert!(triggers.judge(&AttemptError::status(403)).failover);
+        assert!(!triggers.judge(&AttemptError::status(400)).failover);
+    }
+
+    #[test]
+    fn other_errors_count_but_do_not_fail_over() {
+        let verdict = Triggers::default().judge(&AttemptError::Other {
+            message: "bad body".into(),
+        });
+        assert!(!verdict.failover);
+        assert!(matches!(verdict.health, HealthEffect::Failure(_)));
+    }
+}

@@ -1,0 +1,237 @@
+//! The relay's configuration: a YAML file, then `RELAYRACE__…` environment overrides.
+//!
+//! The runtime's own sections (`routing`, `health`, `supervision`) are the types of
+//! `relayrace-actors`; this module adds the server, the clients and the providers.
+//! Secrets are never inline: the file names the environment variable that holds each key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use relayrace_actors::{HealthConfig, RoutingConfig, SupervisionConfig};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Who may use the relay.
+    #[serde(default)]
+    pub clients: ClientsConfig,
+    /// Strategy, failover race and its triggers.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// When a provider leaves and re-enters rotation.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Restart policy of the runtime's actors.
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
+    /// Logging.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    /// The providers, in order (ties in priority go to the earlier one).
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// The HTTP server.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes (default 32 MiB); larger gets 413.
+    pub max_body_bytes: usize,
+    /// On SIGINT/SIGTERM, how long in-flight requests may finish before they are cancelled.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// Client authentication.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsConfig {
+    /// Names of environment variables, each holding one accepted relay key. Empty: no client
+    /// authentication (bind to loopback then).
+    pub api_key_envs: Vec<String>,
+}
+
+/// Logging.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `text` (default) or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `relayrace=debug`; `RUST_LOG` wins when set.
+    pub filter: Option<String>,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One provider.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Unique name (shown in `x-relayrace-provider`, `/status`, logs).
+    pub name: String,
+    /// What kind of provider this is.
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    /// Base URL; the relay appends `/v1/messages`. Required except for `simulated`
+    /// (`anthropic` defaults to `https://api.anthropic.com`).
+    #[serde(default)]
+    pub base_url: Option<url::Url>,
+    /// Name of the environment variable holding the API key. A provider whose variable is
+    /// unset is skipped at start-up with a warning. Not used by `simulated` or `passthrough`.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// How the key is sent upstream.
+    #[serde(default)]
+    pub auth: AuthStyle,
+    /// Lower is tried first by the `failover` strategy.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Share of traffic under `weighted_round_robin`.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// A disabled provider is kept out of routing (it can be enabled at run time).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Models this provider serves, listed by `GET /v1/models`.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Rewrites the request's `model` before it goes upstream (client name → provider name).
+    #[serde(default)]
+    pub model_mapping: BTreeMap<String, String>,
+    /// Timeouts of one attempt.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    /// Behaviour of a `simulated` provider.
+    #[serde(default)]
+    pub simulated: Option<SimulatedConfig>,
+}
+
+/// Provider kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Anthropic's API: `x-api-key` and `anthropic-version` (added when the client sent none).
+    Anthropic,
+    /// Any Anthropic-compatible base URL (Z.AI, MiniMax, Ollama, OpenRouter, ...).
+    AnthropicCompatible,
+    /// Built in, in process: answers the Messages API with configurable faults.
+    Simulated,
+}
+
+/// How the provider's key is sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStyle {
+    /// `x-api-key: KEY`.
+    #[default]
+    XApiKey,
+    /// `authorization: Bearer KEY`.
+    Bearer,
+    /// Forward the client's own `x-api-key` / `authorization` (only for `anthropic`; for
+    /// subscription users whose Claude Code sends its own OAuth token).
+    Passthrough,
+}
+
+/// Timeouts of one attempt against a provider.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsConfig {
+    /// To establish the connection.
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    /// From sending the request to the response headers and, for streams, the first event.
+    #[serde(with = "humantime_serde")]
+    pub first_event: Duration,
+    /// Longest silence between two events of a stream once it is relayed.
+    #[serde(with = "humantime_serde")]
+    pub idle: Duration,
+    /// The whole request, stream included.
+    #[serde(with = "humantime_serde")]
+    pub total: Duration,
+}
+
+/// Behaviour of a simulated provider. Every field has a default; an empty section answers fast.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatedConfig {
+    /// Delay before the response headers / first event.
+    #[serde(with = "humantime_serde")]
+    pub first_event_delay: Duration,
+    /// Delay between two stream events.
+    #[serde(with = "humantime_serde")]
+    pub event_delay: Duration,
+    /// Words in the answer (one text delta per word when streaming).
+    pub answer_words: usize,
+    /// Probability (0.0–1.0) that a request fails with `failure_status`.
+    pub failure_rate: f64,
+    /// The status of a simulated failure (e.g. 529, 503, 429).
+    pub failure_status: u16,
+    /// Seed of the failure dice, for reproducible demos and tests.
+    pub seed: Option<u64>,
+    /// Stall forever after this many events (the idle timeout then ends the stream).
+    pub stall_after_events: Option<usize>,
+    /// Cut the stream after this many events, without `message_stop`.
+    pub cut_after_events: Option<usize>,
+}
+
+/// A secret loaded from the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A provider ready to use: its settings and, when it needs one, its key.
+#[derive(Clone, Debug)]
+pub struct ResolvedProvider {
+    /// The configured settings.
+    pub config: ProviderConfig,
+    /// The key from `api_key_env` (none for `simulated` and `passthrough`).
+    pub key: Option<Secret>,
+}
+
+fn default_priority() -> u32 {
+    1
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_true() -> bool {
+    true
+}

@@ -1,0 +1,1 @@
+//! relayrace: an Anthropic Messages API relay that fails over between providers by racing them.
