@@ -101,6 +101,7 @@ pub struct FakeResponse {
 #[derive(Debug)]
 struct Script {
     steps: Vec<Step>,
+    cycle: bool,
     calls: AtomicUsize,
     completed: AtomicUsize,
     cancelled: watch::Sender<usize>,
@@ -125,6 +126,15 @@ impl FakeUpstream {
     pub fn script(mut self, provider: &str, steps: impl IntoIterator<Item = Step>) -> Self {
         self.scripts
             .insert(provider.to_owned(), Arc::new(Script::new(steps)));
+        self
+    }
+
+    /// Gives `provider` a script that starts over after its last step.
+    #[must_use]
+    pub fn cycle(mut self, provider: &str, steps: impl IntoIterator<Item = Step>) -> Self {
+        let mut script = Script::new(steps);
+        script.cycle = true;
+        self.scripts.insert(provider.to_owned(), Arc::new(script));
         self
     }
 
@@ -180,10 +190,22 @@ impl Script {
         }
         Script {
             steps,
+            cycle: false,
             calls: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
             cancelled: watch::Sender::new(0),
         }
+    }
+}
+
+impl Script {
+    fn step(&self, call: usize) -> Step {
+        let index = if self.cycle {
+            (call - 1) % self.steps.len()
+        } else {
+            (call - 1).min(self.steps.len() - 1)
+        };
+        self.steps[index].clone()
     }
 }
 
@@ -217,7 +239,7 @@ impl Upstream for FakeUpstream {
             .map_or(1, |s| s.calls.fetch_add(1, Ordering::SeqCst) + 1);
         let step = script
             .as_ref()
-            .map(|s| s.steps[(call - 1).min(s.steps.len() - 1)].clone())
+            .map(|s| s.step(call))
             .unwrap_or_else(Step::ok);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let mut pending = Pending {

@@ -78,3 +78,16 @@ pub trait Upstream: Send + Sync + 'static {
         request: Arc<Self::Request>,
     ) -> impl Future<Output = Result<Self::Response, AttemptError>> + Send;
 }
+
+impl<U: Upstream> Upstream for Arc<U> {
+    type Request = U::Request;
+    type Response = U::Response;
+
+    fn attempt(
+        &self,
+        provider: &Provider,
+        request: Arc<Self::Request>,
+    ) -> impl Future<Output = Result<Self::Response, AttemptError>> + Send {
+        U::attempt(self, provider, request)
+    }
+}

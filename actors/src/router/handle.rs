@@ -17,6 +17,9 @@ use crate::report::{AttemptOutcome, AttemptRecord, RouteReport, Routed};
 use crate::trigger::Triggers;
 use crate::upstream::{Provider, Upstream};
 
+/// How long a request waits for a crashed router's successor.
+const ROUTER_RESTART_WAIT: Duration = Duration::from_secs(1);
+
 /// A cloneable handle to a running runtime's router.
 pub struct RouterHandle<U: Upstream> {
     shared: Arc<Shared<U>>,
@@ -266,13 +269,12 @@ impl<U: Upstream> RouterHandle<U> {
     }
 
     async fn provider_actor(&self, name: &str) -> Result<ActorRef<ProviderMsg>, RouteError> {
-        let name = name.to_owned();
         self.ask(|reply| RouterMsg::FindProvider {
-            name: name.clone(),
+            name: name.to_owned(),
             reply,
         })
         .await?
-        .ok_or(RouteError::UnknownProvider(name))
+        .ok_or_else(|| RouteError::UnknownProvider(name.to_owned()))
     }
 
     pub(crate) fn router_ref(&self) -> Option<ActorRef<RouterMsg>> {
@@ -283,11 +285,24 @@ impl<U: Upstream> RouterHandle<U> {
         self.shared.router.borrow().clone().ok_or(RouteError::Stopped)
     }
 
+    /// Asks the router; if it died (the supervisor is restarting it), waits briefly for its
+    /// successor and asks once more.
     async fn ask<T: Send + 'static>(
         &self,
-        message: impl FnOnce(RpcReplyPort<T>) -> RouterMsg,
+        message: impl Fn(RpcReplyPort<T>) -> RouterMsg,
     ) -> Result<T, RouteError> {
-        call(&self.router()?, message).await
+        let mut slot = self.shared.router.clone();
+        let router = slot.borrow_and_update().clone().ok_or(RouteError::Stopped)?;
+        match call(&router, &message).await {
+            Err(RouteError::Stopped) => {
+                let restarted = tokio::time::timeout(ROUTER_RESTART_WAIT, slot.changed()).await;
+                if !matches!(restarted, Ok(Ok(()))) {
+                    return Err(RouteError::Stopped);
+                }
+                call(&self.router()?, message).await
+            }
+            answered => answered,
+        }
     }
 }
 

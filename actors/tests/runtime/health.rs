@@ -1,0 +1,189 @@
+//! Health through the runtime: ejection, half-open probes, 429 cooldown, recovery, events.
+
+use relayrace_actors::testing::Step;
+use relayrace_actors::{EventsError, HealthState, RouteError};
+
+use crate::{Harness, MS, SECOND, config, fake};
+
+#[tokio::test(start_paused = true)]
+async fn recovery_resumes_priority_order_by_itself() {
+    let mut config = config(&["a", "b"]);
+    config.health.failure_threshold = 1;
+    let fake = fake().script("a", [Step::status(503), Step::ok()]);
+    let mut harness = Harness::start(config, fake).await;
+
+    let routed = harness.handle().route("x".to_owned()).await.unwrap();
+    assert_eq!(routed.response.provider, "b");
+    // The primary's failure put it out of rotation: the race did not include it.
+    assert_eq!(routed.report.attempts.len(), 2);
+    assert_eq!(harness.fake.calls("a"), 1);
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::Healthy, HealthState::Unhealthy)
+    );
+    assert_eq!(harness.route_ok().await, "b");
+
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::Unhealthy, HealthState::HalfOpen)
+    );
+    assert_eq!(harness.route_ok().await, "a");
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::HalfOpen, HealthState::Healthy)
+    );
+    assert_eq!(harness.route_ok().await, "a");
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn half_open_admits_only_the_probe_limit() {
+    let mut config = config(&["a", "b"]);
+    config.health.failure_threshold = 1;
+    let fake = fake().script("a", [Step::status(503), Step::ok().after(100 * MS)]);
+    let mut harness = Harness::start(config, fake).await;
+    harness.route_ok().await;
+    harness.next_event().await; // unhealthy
+    harness.next_event().await; // half-open, 30 s later
+
+    let probe = tokio::spawn({
+        let handle = harness.handle();
+        async move { handle.route("probe".to_owned()).await.unwrap().response.provider }
+    });
+    tokio::task::yield_now().await;
+    // While the probe is in flight, a is not in rotation for anyone else.
+    tokio::time::sleep(10 * MS).await;
+    assert_eq!(harness.route_ok().await, "b");
+    assert_eq!(harness.select().await, "b");
+    assert_eq!(probe.await.unwrap(), "a");
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::HalfOpen, HealthState::Healthy)
+    );
+    assert_eq!(harness.select().await, "a");
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_probe_reopens_with_a_doubled_cool_off() {
+    let mut config = config(&["a", "b"]);
+    config.health.failure_threshold = 1;
+    let fake = fake().script("a", [Step::status(503), Step::status(503), Step::ok()]);
+    let mut harness = Harness::start(config, fake).await;
+    harness.route_ok().await;
+    harness.next_event().await; // unhealthy for 30 s
+    harness.next_event().await; // half-open
+    assert_eq!(harness.route_ok().await, "b"); // the probe on a failed, b answered
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::HalfOpen, HealthState::Unhealthy)
+    );
+    let reopened = tokio::time::Instant::now();
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::Unhealthy, HealthState::HalfOpen)
+    );
+    assert_eq!(reopened.elapsed(), 60 * SECOND);
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_with_retry_after_takes_the_provider_out_until_then() {
+    let fake = fake().script("a", [Step::rate_limited(2 * SECOND), Step::ok()]);
+    let mut harness = Harness::start(config(&["a", "b"]), fake).await;
+    let routed = harness.handle().route("x".to_owned()).await.unwrap();
+    assert_eq!(routed.response.provider, "b");
+    assert_eq!(harness.fake.calls("a"), 1, "not retried during its cooldown");
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::Healthy, HealthState::CoolingDown)
+    );
+    assert_eq!(harness.select().await, "b");
+    let snapshot = harness.handle().snapshot().await.unwrap();
+    assert_eq!(snapshot[0].status.as_ref().unwrap().consecutive_failures, 0);
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::CoolingDown, HealthState::Healthy)
+    );
+    assert_eq!(harness.route_ok().await, "a");
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_consecutive_failures_eject_a_provider_by_default() {
+    let fake = fake().script("a", [Step::status(500)]);
+    let mut harness = Harness::start(config(&["a", "b"]), fake).await;
+    // Each route fails on a twice (primary, then its place in the race).
+    for _ in 0..3 {
+        assert_eq!(harness.route_ok().await, "b");
+    }
+    assert_eq!(harness.fake.calls("a"), 5);
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::Healthy, HealthState::Unhealthy)
+    );
+    assert_eq!(harness.select().await, "b");
+    let snapshot = harness.handle().snapshot().await.unwrap();
+    let status = snapshot[0].status.as_ref().unwrap();
+    assert_eq!(status.counters.failures, 5);
+    assert_eq!(status.last_error.as_deref(), Some("upstream answered with status 500"));
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_errors_never_eject_a_provider() {
+    let mut config = config(&["a", "b"]);
+    config.health.failure_threshold = 1;
+    let fake = fake().script("a", [Step::status(400)]);
+    let harness = Harness::start(config, fake).await;
+    for _ in 0..3 {
+        let error = harness.handle().route("x".to_owned()).await.unwrap_err();
+        assert!(matches!(error, RouteError::Failed { .. }));
+    }
+    assert_eq!(harness.select().await, "a");
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_subscribers_see_every_transition_in_order() {
+    let mut config = config(&["a", "b"]);
+    config.health.failure_threshold = 1;
+    let fake = fake().script("a", [Step::status(503), Step::ok()]);
+    let harness = Harness::start(config, fake).await;
+    let mut first = harness.runtime.subscribe();
+    let mut second = harness.handle().subscribe();
+    harness.route_ok().await;
+    tokio::time::sleep(31 * SECOND).await;
+    harness.route_ok().await;
+    let expected = [
+        (HealthState::Healthy, HealthState::Unhealthy),
+        (HealthState::Unhealthy, HealthState::HalfOpen),
+        (HealthState::HalfOpen, HealthState::Healthy),
+    ];
+    for subscriber in [&mut first, &mut second] {
+        for (from, to) in expected {
+            let event = subscriber.recv().await.unwrap();
+            assert_eq!((event.provider.name(), event.from, event.to), ("a", from, to));
+            assert!(!event.reason.is_empty());
+        }
+    }
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_falls_behind_is_told_how_many_events_it_missed() {
+    let mut config = config(&["a", "b"]);
+    config.supervision.event_capacity = 2;
+    let harness = Harness::start(config, fake()).await;
+    let mut slow = harness.runtime.subscribe();
+    for _ in 0..3 {
+        harness.handle().set_enabled("a", false).await.unwrap();
+        harness.handle().set_enabled("a", true).await.unwrap();
+    }
+    assert_eq!(slow.recv().await.unwrap_err(), EventsError::Lagged { missed: 4 });
+    // It can go on with what is still held, and resync from a snapshot.
+    assert!(slow.recv().await.is_ok());
+    // Routing never waited for the slow subscriber.
+    assert_eq!(harness.route_ok().await, "a");
+    harness.shutdown().await;
+}
