@@ -121,7 +121,9 @@ impl fmt::Display for StrategyKind {
 
 /// An unknown strategy name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown strategy `{0}`, expected one of: failover, round_robin, weighted_round_robin, shuffle")]
+#[error(
+    "unknown strategy `{0}`, expected one of: failover, round_robin, weighted_round_robin, shuffle"
+)]
 pub struct UnknownStrategy(pub String);
 
 impl FromStr for StrategyKind {

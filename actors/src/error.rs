@@ -90,7 +90,11 @@ impl Detail {
 
 impl fmt::Debug for Detail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Detail(..)" } else { "Detail(none)" })
+        f.write_str(if self.0.is_some() {
+            "Detail(..)"
+        } else {
+            "Detail(none)"
+        })
     }
 }
 

@@ -254,7 +254,11 @@ fn set_enabled(state: &mut ProviderState, enabled: bool) {
 }
 
 /// Reports a health transition (if any) and arms the timer for the next deadline.
-fn apply(myself: &ActorRef<ProviderMsg>, state: &mut ProviderState, transition: Option<Transition>) {
+fn apply(
+    myself: &ActorRef<ProviderMsg>,
+    state: &mut ProviderState,
+    transition: Option<Transition>,
+) {
     let Some(transition) = transition else {
         return;
     };

@@ -133,7 +133,10 @@ impl Actor for RouterActor {
             // On a restart the providers keep their health; read it rather than assume.
             let state = match &seat.actor {
                 None => HealthState::Failed,
-                Some(actor) => match actor.call(|reply| ProviderMsg::GetStatus { reply }, None).await {
+                Some(actor) => match actor
+                    .call(|reply| ProviderMsg::GetStatus { reply }, None)
+                    .await
+                {
                     Ok(ractor::rpc::CallResult::Success(status)) => status.state,
                     _ => HealthState::Healthy,
                 },
@@ -200,7 +203,10 @@ impl Actor for RouterActor {
                 }
             }
             RouterMsg::FindProvider { name, reply } => {
-                let found = state.entries.iter().find(|e| e.seat.provider.name() == name);
+                let found = state
+                    .entries
+                    .iter()
+                    .find(|e| e.seat.provider.name() == name);
                 let _ = reply.send(found.and_then(|e| e.seat.actor.clone()));
             }
             RouterMsg::GetTable { reply } => {
@@ -295,4 +301,3 @@ impl RouterState {
             .collect()
     }
 }
-

@@ -29,7 +29,9 @@ pub struct Runtime<U: Upstream> {
 
 impl<U: Upstream> std::fmt::Debug for Runtime<U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("handle", &self.handle).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,12 +104,13 @@ impl<U: Upstream> RuntimeBuilder<U> {
             policy: config.supervision.clone(),
             events: events.clone(),
         };
-        let (supervisor, join) = Actor::spawn(None, SupervisorActor, args)
-            .await
-            .map_err(|error| StartError::Spawn {
-                actor: "supervisor",
-                message: error.to_string(),
-            })?;
+        let (supervisor, join) =
+            Actor::spawn(None, SupervisorActor, args)
+                .await
+                .map_err(|error| StartError::Spawn {
+                    actor: "supervisor",
+                    message: error.to_string(),
+                })?;
         let live = Live::new();
         let handle = RouterHandle::new(Shared {
             router: router_slot,

@@ -46,7 +46,9 @@ impl<A> Child<A> {
     }
 
     fn is(&self, cell: &ActorCell) -> bool {
-        self.actor.as_ref().is_some_and(|a| a.get_id() == cell.get_id())
+        self.actor
+            .as_ref()
+            .is_some_and(|a| a.get_id() == cell.get_id())
     }
 
     /// Whether one more restart stays within the intensity limit (and counts it if so).
@@ -90,9 +92,13 @@ impl Actor for SupervisorActor {
         let mut providers = Vec::with_capacity(args.providers.len());
         let mut router_args = args.router;
         for (seat, provider_args) in router_args.seats.iter_mut().zip(args.providers) {
-            let (actor, _) =
-                Actor::spawn_linked(None, ProviderActor, provider_args.clone(), myself.get_cell())
-                    .await?;
+            let (actor, _) = Actor::spawn_linked(
+                None,
+                ProviderActor,
+                provider_args.clone(),
+                myself.get_cell(),
+            )
+            .await?;
             seat.actor = Some(actor.clone());
             providers.push(Child::new(provider_args, actor.get_cell()));
         }
@@ -152,7 +158,12 @@ impl Actor for SupervisorActor {
 }
 
 impl SupervisorState {
-    async fn restart_provider(&mut self, myself: &ActorRef<SupervisorMsg>, index: usize, why: String) {
+    async fn restart_provider(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        index: usize,
+        why: String,
+    ) {
         let id = ProviderId(index);
         let child = &mut self.providers[index];
         child.actor = None;
@@ -175,7 +186,10 @@ impl SupervisorState {
                 if let Some(router) = router {
                     let _ = router.cast(RouterMsg::ProviderRestarted { id, actor });
                 }
-                (HealthState::Healthy, format!("actor restarted after a crash: {why}"))
+                (
+                    HealthState::Healthy,
+                    format!("actor restarted after a crash: {why}"),
+                )
             }
             None => {
                 if let Some(seat) = self.router.args.seats.get_mut(index) {
@@ -213,9 +227,13 @@ impl SupervisorState {
             self.slot.send_replace(None);
             return Err(format!("router crashed too often: {why}").into());
         }
-        let (router, _) =
-            Actor::spawn_linked(None, RouterActor, self.router.args.clone(), myself.get_cell())
-                .await?;
+        let (router, _) = Actor::spawn_linked(
+            None,
+            RouterActor,
+            self.router.args.clone(),
+            myself.get_cell(),
+        )
+        .await?;
         self.router.actor = Some(router.get_cell());
         self.slot.send_replace(Some(router));
         Ok(())
@@ -226,9 +244,15 @@ impl SupervisorState {
         self.stopping = true;
         let wait = Some(Duration::from_secs(5));
         let router = self.router.actor.take();
-        let providers: Vec<ActorCell> = self.providers.iter_mut().filter_map(|p| p.actor.take()).collect();
+        let providers: Vec<ActorCell> = self
+            .providers
+            .iter_mut()
+            .filter_map(|p| p.actor.take())
+            .collect();
         for child in myself.get_children() {
-            let is_named = router.as_ref().is_some_and(|r| r.get_id() == child.get_id())
+            let is_named = router
+                .as_ref()
+                .is_some_and(|r| r.get_id() == child.get_id())
                 || providers.iter().any(|p| p.get_id() == child.get_id());
             if !is_named {
                 child.kill();
@@ -243,4 +267,3 @@ impl SupervisorState {
         }
     }
 }
-

@@ -154,7 +154,9 @@ impl FakeUpstream {
 
     /// Attempts on `provider` that were dropped before finishing.
     pub fn cancelled(&self, provider: &str) -> usize {
-        self.scripts.get(provider).map_or(0, |s| *s.cancelled.borrow())
+        self.scripts
+            .get(provider)
+            .map_or(0, |s| *s.cancelled.borrow())
     }
 
     /// Attempts on `provider` that ran to their end.

@@ -149,9 +149,18 @@ mod tests {
     fn default_triggers_fail_over_on_429_5xx_529_timeouts_and_connection_errors() {
         let triggers = Triggers::default();
         for status in [429, 500, 502, 503, 504, 529] {
-            assert!(triggers.judge(&AttemptError::status(status)).failover, "{status}");
+            assert!(
+                triggers.judge(&AttemptError::status(status)).failover,
+                "{status}"
+            );
         }
-        assert!(triggers.judge(&AttemptError::Timeout { phase: "first event" }).failover);
+        assert!(
+            triggers
+                .judge(&AttemptError::Timeout {
+                    phase: "first event"
+                })
+                .failover
+        );
         let refused = AttemptError::Connection {
             message: "refused".into(),
         };
@@ -184,7 +193,10 @@ mod tests {
     fn rate_limit_with_retry_after_cools_down_instead_of_counting() {
         let verdict = Triggers::default().judge(&retry_after(429, 2));
         assert!(verdict.failover);
-        assert_eq!(verdict.health, HealthEffect::Cooldown(Duration::from_secs(2)));
+        assert_eq!(
+            verdict.health,
+            HealthEffect::Cooldown(Duration::from_secs(2))
+        );
     }
 
     #[test]

@@ -223,7 +223,9 @@ mod tests {
     }
 
     fn fail_times(health: &mut Health, times: u32, now: Instant) -> Option<Transition> {
-        (0..times).filter_map(|_| health.record(&failure(), now)).last()
+        (0..times)
+            .filter_map(|_| health.record(&failure(), now))
+            .last()
     }
 
     #[test]
@@ -233,7 +235,10 @@ mod tests {
         let transition = health.record(&failure(), now).unwrap();
         assert_eq!(transition.from, HealthState::Healthy);
         assert_eq!(transition.to, HealthState::Unhealthy);
-        assert!(transition.reason.contains("5 consecutive failures"), "{transition:?}");
+        assert!(
+            transition.reason.contains("5 consecutive failures"),
+            "{transition:?}"
+        );
         assert_eq!(health.deadline(), Some(now + 30 * SECOND));
     }
 
@@ -253,8 +258,13 @@ mod tests {
         assert_eq!(health.tick(now + 29 * SECOND), None);
         let half_open = health.tick(now + 30 * SECOND).unwrap();
         assert_eq!(half_open.to, HealthState::HalfOpen);
-        let healed = health.record(&HealthEffect::Success, now + 31 * SECOND).unwrap();
-        assert_eq!((healed.from, healed.to), (HealthState::HalfOpen, HealthState::Healthy));
+        let healed = health
+            .record(&HealthEffect::Success, now + 31 * SECOND)
+            .unwrap();
+        assert_eq!(
+            (healed.from, healed.to),
+            (HealthState::HalfOpen, HealthState::Healthy)
+        );
         assert_eq!(health.consecutive_failures(), 0);
     }
 

@@ -282,7 +282,11 @@ impl<U: Upstream> RouterHandle<U> {
     }
 
     fn router(&self) -> Result<ActorRef<RouterMsg>, RouteError> {
-        self.shared.router.borrow().clone().ok_or(RouteError::Stopped)
+        self.shared
+            .router
+            .borrow()
+            .clone()
+            .ok_or(RouteError::Stopped)
     }
 
     /// Asks the router; if it died (the supervisor is restarting it), waits briefly for its
@@ -292,7 +296,10 @@ impl<U: Upstream> RouterHandle<U> {
         message: impl Fn(RpcReplyPort<T>) -> RouterMsg,
     ) -> Result<T, RouteError> {
         let mut slot = self.shared.router.clone();
-        let router = slot.borrow_and_update().clone().ok_or(RouteError::Stopped)?;
+        let router = slot
+            .borrow_and_update()
+            .clone()
+            .ok_or(RouteError::Stopped)?;
         match call(&router, &message).await {
             Err(RouteError::Stopped) => {
                 let restarted = tokio::time::timeout(ROUTER_RESTART_WAIT, slot.changed()).await;

@@ -48,7 +48,14 @@ async fn half_open_admits_only_the_probe_limit() {
 
     let probe = tokio::spawn({
         let handle = harness.handle();
-        async move { handle.route("probe".to_owned()).await.unwrap().response.provider }
+        async move {
+            handle
+                .route("probe".to_owned())
+                .await
+                .unwrap()
+                .response
+                .provider
+        }
     });
     tokio::task::yield_now().await;
     // While the probe is in flight, a is not in rotation for anyone else.
@@ -93,7 +100,11 @@ async fn a_429_with_retry_after_takes_the_provider_out_until_then() {
     let mut harness = Harness::start(config(&["a", "b"]), fake).await;
     let routed = harness.handle().route("x".to_owned()).await.unwrap();
     assert_eq!(routed.response.provider, "b");
-    assert_eq!(harness.fake.calls("a"), 1, "not retried during its cooldown");
+    assert_eq!(
+        harness.fake.calls("a"),
+        1,
+        "not retried during its cooldown"
+    );
     assert_eq!(
         harness.next_event().await,
         ("a".into(), HealthState::Healthy, HealthState::CoolingDown)
@@ -126,7 +137,10 @@ async fn five_consecutive_failures_eject_a_provider_by_default() {
     let snapshot = harness.handle().snapshot().await.unwrap();
     let status = snapshot[0].status.as_ref().unwrap();
     assert_eq!(status.counters.failures, 5);
-    assert_eq!(status.last_error.as_deref(), Some("upstream answered with status 500"));
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("upstream answered with status 500")
+    );
     harness.shutdown().await;
 }
 
@@ -163,7 +177,10 @@ async fn two_subscribers_see_every_transition_in_order() {
     for subscriber in [&mut first, &mut second] {
         for (from, to) in expected {
             let event = subscriber.recv().await.unwrap();
-            assert_eq!((event.provider.name(), event.from, event.to), ("a", from, to));
+            assert_eq!(
+                (event.provider.name(), event.from, event.to),
+                ("a", from, to)
+            );
             assert!(!event.reason.is_empty());
         }
     }
@@ -180,7 +197,10 @@ async fn a_subscriber_that_falls_behind_is_told_how_many_events_it_missed() {
         harness.handle().set_enabled("a", false).await.unwrap();
         harness.handle().set_enabled("a", true).await.unwrap();
     }
-    assert_eq!(slow.recv().await.unwrap_err(), EventsError::Lagged { missed: 4 });
+    assert_eq!(
+        slow.recv().await.unwrap_err(),
+        EventsError::Lagged { missed: 4 }
+    );
     // It can go on with what is still held, and resync from a snapshot.
     assert!(slow.recv().await.is_ok());
     // Routing never waited for the slow subscriber.

@@ -21,7 +21,10 @@ async fn ten_thousand_concurrent_routes_each_get_one_reply_and_nothing_leaks() {
                 Step::ok(),
             ],
         )
-        .cycle("b", [Step::status(529), Step::ok().after(5 * MS), Step::hang()])
+        .cycle(
+            "b",
+            [Step::status(529), Step::ok().after(5 * MS), Step::hang()],
+        )
         .cycle("c", [Step::ok().after(2 * MS), Step::refused()]);
     let harness = Harness::start(config, fake).await;
     let mut requests = JoinSet::new();
@@ -40,7 +43,10 @@ async fn ten_thousand_concurrent_routes_each_get_one_reply_and_nothing_leaks() {
         }
     }
     assert!(replies.iter().all(|&n| n == 1));
-    assert!(ok > 5_000 && failed > 500, "mixed outcomes: {ok} ok, {failed} failed");
+    assert!(
+        ok > 5_000 && failed > 500,
+        "mixed outcomes: {ok} ok, {failed} failed"
+    );
     harness.handle().races_finished().await;
     assert_eq!(harness.handle().race_actors_alive(), 0);
     assert_eq!(harness.fake.in_flight(), 0);

@@ -1,6 +1,12 @@
 //! Behaviour of the runtime, driven through its public API with a scripted fake upstream and
 //! paused tokio time.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test"
+)]
+
 mod health;
 mod load;
 mod race;
@@ -12,8 +18,7 @@ use std::time::Duration;
 
 use relayrace_actors::testing::{FakeUpstream, Step};
 use relayrace_actors::{
-    HealthEvent, HealthEvents, HealthState, ProviderSettings, RouterHandle, Runtime,
-    RuntimeConfig,
+    HealthEvent, HealthEvents, HealthState, ProviderSettings, RouterHandle, Runtime, RuntimeConfig,
 };
 
 pub(crate) const MS: Duration = Duration::from_millis(1);

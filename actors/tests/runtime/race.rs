@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relayrace_actors::testing::Step;
-use relayrace_actors::{
-    AttemptError, AttemptOutcome, Provider, RouteError, Runtime, Upstream,
-};
+use relayrace_actors::{AttemptError, AttemptOutcome, Provider, RouteError, Runtime, Upstream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -37,7 +35,11 @@ async fn a_trigger_error_starts_a_race_that_includes_the_primary() {
     assert_eq!(routed.response.provider, "b");
     assert_eq!(
         outcomes(&routed.report.attempts),
-        [("a".into(), "failed"), ("a".into(), "cancelled"), ("b".into(), "ok")]
+        [
+            ("a".into(), "failed"),
+            ("a".into(), "cancelled"),
+            ("b".into(), "ok")
+        ]
     );
     harness.fake.wait_cancelled("a", 1).await;
     assert_eq!(harness.fake.calls("a"), 2);
@@ -57,7 +59,9 @@ async fn every_default_trigger_fails_over() {
         Step::refused(),
     ];
     for trigger in triggers {
-        let fake = fake().script("a", [trigger.clone()]).script("b", [Step::ok()]);
+        let fake = fake()
+            .script("a", [trigger.clone()])
+            .script("b", [Step::ok()]);
         let harness = Harness::start(config(&["a", "b"]), fake).await;
         let routed = harness.handle().route("x".to_owned()).await.unwrap();
         assert_eq!(routed.response.provider, "b", "{trigger:?}");
@@ -69,12 +73,16 @@ async fn every_default_trigger_fails_over() {
 #[tokio::test(start_paused = true)]
 async fn errors_that_match_no_trigger_are_returned_without_failover() {
     for status in [400, 401, 404] {
-        let fake = fake().script("a", [Step::status(status)]).script("b", [Step::ok()]);
+        let fake = fake()
+            .script("a", [Step::status(status)])
+            .script("b", [Step::ok()]);
         let harness = Harness::start(config(&["a", "b"]), fake).await;
         let error = harness.handle().route("x".to_owned()).await.unwrap_err();
         match &error {
             RouteError::Failed {
-                provider, error, attempts,
+                provider,
+                error,
+                attempts,
             } => {
                 assert_eq!(provider.name(), "a");
                 assert_eq!(error.status_code(), Some(status));
@@ -149,7 +157,12 @@ async fn every_attempt_failing_returns_each_error_in_order() {
     };
     let errors: Vec<(String, String)> = attempts
         .iter()
-        .map(|a| (a.provider.name().to_owned(), a.outcome.error().unwrap().to_string()))
+        .map(|a| {
+            (
+                a.provider.name().to_owned(),
+                a.outcome.error().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         errors,
@@ -198,7 +211,10 @@ async fn failover_works_with_every_strategy() {
         let harness = Harness::start(config, fake).await;
         let routed = harness.handle().route("x".to_owned()).await.unwrap();
         assert!(routed.report.raced, "{strategy}");
-        assert!(matches!(routed.report.attempts[0].outcome, AttemptOutcome::Failed(_)));
+        assert!(matches!(
+            routed.report.attempts[0].outcome,
+            AttemptOutcome::Failed(_)
+        ));
         harness.shutdown().await;
     }
 }
@@ -244,6 +260,9 @@ async fn a_long_winner_is_not_cut_by_the_race_timeout() {
         ticks.push(tick);
     }
     assert_eq!(ticks, (0..10).collect::<Vec<_>>());
-    assert!(started.elapsed() >= 11 * SECOND, "consumed well past the race timeout");
+    assert!(
+        started.elapsed() >= 11 * SECOND,
+        "consumed well past the race timeout"
+    );
     runtime.shutdown(SECOND).await;
 }

@@ -42,7 +42,9 @@ async fn select_without_providers_is_an_error() {
 async fn select_with_every_provider_unhealthy_is_an_error() {
     let mut config = config(&["a", "b"]);
     config.health.failure_threshold = 1;
-    let fake = fake().script("a", [Step::status(503)]).script("b", [Step::status(503)]);
+    let fake = fake()
+        .script("a", [Step::status(503)])
+        .script("b", [Step::status(503)]);
     let harness = Harness::start(config, fake).await;
     let error = harness.handle().route("x".to_owned()).await.unwrap_err();
     assert!(matches!(error, RouteError::Exhausted { .. }), "{error:?}");
@@ -152,7 +154,11 @@ async fn a_provider_configured_disabled_starts_out_of_routing() {
 #[tokio::test(start_paused = true)]
 async fn enabling_an_unknown_provider_is_an_error() {
     let harness = Harness::start(config(&["a"]), fake()).await;
-    let error = harness.handle().set_enabled("zzz", false).await.unwrap_err();
+    let error = harness
+        .handle()
+        .set_enabled("zzz", false)
+        .await
+        .unwrap_err();
     assert!(matches!(error, RouteError::UnknownProvider(ref name) if name == "zzz"));
     harness.shutdown().await;
 }

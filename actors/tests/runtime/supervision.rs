@@ -80,7 +80,9 @@ async fn shutdown_lets_a_running_race_finish_within_the_grace_period() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_cancels_what_outlives_the_grace_period() {
-    let fake = fake().script("a", [Step::status(503)]).script("b", [Step::hang()]);
+    let fake = fake()
+        .script("a", [Step::status(503)])
+        .script("b", [Step::hang()]);
     let harness = Harness::start(config(&["a", "b"]), fake).await;
     let handle = harness.handle();
     let request = tokio::spawn(async move { handle.route("x".to_owned()).await });

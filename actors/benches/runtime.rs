@@ -1,0 +1,99 @@
+//! Runtime micro-benchmarks: `select` round trip, `route` with an immediately successful fake, a
+//! race of 3 after the primary fails, and how `select`/`route` grow with the number of providers.
+//!
+//! Run with `cargo bench -p relayrace-actors --bench runtime`.
+
+#![expect(
+    clippy::expect_used,
+    reason = "benchmark set-up: failing to start is fatal"
+)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use relayrace_actors::testing::{FakeUpstream, Step};
+use relayrace_actors::{ProviderSettings, Runtime, RuntimeConfig};
+use tokio::runtime::Runtime as Tokio;
+
+fn tokio() -> Tokio {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn config(providers: usize) -> RuntimeConfig {
+    let mut config = RuntimeConfig::with_providers(
+        (0..providers).map(|i| ProviderSettings::new(format!("p{i}")).priority(i as u32 + 1)),
+    );
+    // Failures in the race benchmark must not eject the failing primary.
+    config.health.failure_threshold = u32::MAX;
+    config
+}
+
+fn select_and_route(c: &mut Criterion) {
+    let rt = tokio();
+    let runtime = rt
+        .block_on(Runtime::start(
+            config(3),
+            FakeUpstream::new().otherwise(Step::ok()),
+        ))
+        .expect("runtime");
+    let handle = runtime.handle();
+    c.bench_function("select", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(handle.select().await) })
+    });
+    c.bench_function("route", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(handle.route("request".to_owned()).await) })
+    });
+    rt.block_on(runtime.shutdown(Duration::from_secs(1)));
+}
+
+fn race_of_three(c: &mut Criterion) {
+    let rt = tokio();
+    // The primary fails at once; the race runs p0 (again), p1 and p2; p1 wins.
+    let fake = FakeUpstream::new()
+        .script("p0", [Step::status(503)])
+        .otherwise(Step::ok());
+    let runtime = rt
+        .block_on(Runtime::start(config(3), fake))
+        .expect("runtime");
+    let handle = runtime.handle();
+    c.bench_function("race_of_3", |b| {
+        b.to_async(&rt).iter(|| async {
+            let routed = handle.route("request".to_owned()).await;
+            black_box(routed)
+        })
+    });
+    rt.block_on(runtime.shutdown(Duration::from_secs(1)));
+}
+
+fn scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("providers");
+    for providers in [3, 50, 500] {
+        let rt = tokio();
+        let runtime = rt
+            .block_on(Runtime::start(
+                config(providers),
+                FakeUpstream::new().otherwise(Step::ok()),
+            ))
+            .expect("runtime");
+        let handle = runtime.handle();
+        group.bench_with_input(BenchmarkId::new("select", providers), &providers, |b, _| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(handle.select().await) })
+        });
+        group.bench_with_input(BenchmarkId::new("route", providers), &providers, |b, _| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(handle.route("request".to_owned()).await) })
+        });
+        rt.block_on(runtime.shutdown(Duration::from_secs(1)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select_and_route, race_of_three, scaling);
+criterion_main!(benches);
