@@ -1,8 +1,8 @@
 //! Race actors: a failover race is one short-lived [`RaceActor`] with one [`AttemptActor`] child
 //! per racing provider. The first success is delivered to the requester exactly once and the
 //! siblings are killed at once: their attempt futures are dropped, so the upstream sees the
-//! connection close. A deadline bounds the time until a winner is found; it cannot cut the
-//! winner's response, which has left the race by then.
+//! connection close. The requester's deadline bounds the time until a winner is found; it
+//! cannot cut the winner's response, which has left the race by then.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -16,7 +16,6 @@ use crate::error::AttemptError;
 use crate::provider::{OutcomeGuard, Reported};
 use crate::report::{AttemptOutcome, AttemptRecord};
 use crate::router::Target;
-use crate::timer::Timer;
 use crate::trigger::Triggers;
 use crate::upstream::{Provider, Upstream};
 
@@ -68,7 +67,6 @@ pub(crate) struct RaceArgs<U: Upstream> {
     pub(crate) request: Arc<U::Request>,
     pub(crate) targets: Vec<Target>,
     pub(crate) triggers: Triggers,
-    pub(crate) timeout: Duration,
     pub(crate) reply: oneshot::Sender<RaceEnd<U::Response>>,
     pub(crate) live: Live,
 }
@@ -81,7 +79,7 @@ pub(crate) enum RaceMsg<U: Upstream> {
         result: Result<U::Response, AttemptError>,
         latency: Duration,
     },
-    /// The race timeout elapsed without a winner.
+    /// The race timeout elapsed without a winner (sent by the requester, who keeps the clock).
     DeadlineElapsed,
 }
 
@@ -99,7 +97,6 @@ pub(crate) struct RaceState<U: Upstream> {
     racers: Vec<Option<ActorCell>>,
     records: Vec<Option<AttemptRecord>>,
     started: Instant,
-    _deadline: Timer,
     _live: LiveGuard,
 }
 
@@ -136,16 +133,12 @@ impl<U: Upstream> Actor for RaceActor<U> {
             .await?;
             racers.push(Some(racer.get_cell()));
         }
-        let deadline = Timer::at(started + args.timeout, myself.clone(), || {
-            RaceMsg::DeadlineElapsed
-        });
         Ok(RaceState {
             reply: Some(args.reply),
             records: vec![None; racers.len()],
             providers,
             racers,
             started,
-            _deadline: deadline,
             _live: live,
         })
     }

@@ -12,7 +12,7 @@ use super::{ProviderSnapshot, RouterMsg, RouterSlot, Target};
 use crate::error::{AttemptError, RouteError};
 use crate::events::{EventBus, HealthEvents};
 use crate::provider::{OutcomeGuard, ProviderMsg, Reported};
-use crate::race::{Live, RaceActor, RaceArgs, RaceEnd};
+use crate::race::{Live, RaceActor, RaceArgs, RaceEnd, RaceMsg};
 use crate::report::{AttemptOutcome, AttemptRecord, RouteReport, Routed};
 use crate::trigger::Triggers;
 use crate::upstream::{Provider, Upstream};
@@ -175,7 +175,6 @@ impl<U: Upstream> RouterHandle<U> {
             request,
             targets,
             triggers: self.shared.triggers.clone(),
-            timeout: self.shared.race_timeout,
             reply,
             live: self.shared.live.clone(),
         };
@@ -188,8 +187,18 @@ impl<U: Upstream> RouterHandle<U> {
         .await
         .map_err(|_| RouteError::Stopped)?;
         // If this future is dropped (the requester went away), the race and its racers die.
-        let _race = KillOnDrop(race.get_cell());
-        ended.await.map_err(|_| RouteError::Stopped)
+        let mut guard = KillOnDrop(Some(race.get_cell()));
+        let mut ended = ended;
+        let end = match tokio::time::timeout(self.shared.race_timeout, &mut ended).await {
+            Ok(end) => end,
+            Err(_) => {
+                // Time is up: the race cancels its racers and answers with what it has.
+                let _ = race.cast(RaceMsg::DeadlineElapsed);
+                ended.await
+            }
+        };
+        guard.0 = None;
+        end.map_err(|_| RouteError::Stopped)
     }
 
     /// Each provider with priority, weight, health state and counters, in configured order.
@@ -323,10 +332,12 @@ async fn call<M: ractor::Message, T: Send + 'static>(
     }
 }
 
-struct KillOnDrop(ActorCell);
+struct KillOnDrop(Option<ActorCell>);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        self.0.kill();
+        if let Some(race) = self.0.take() {
+            race.kill();
+        }
     }
 }
