@@ -3,17 +3,42 @@
 //! The runtime's own sections (`routing`, `health`, `supervision`) are the types of
 //! `relayrace-actors`; this module adds the server, the clients and the providers.
 //! Secrets are never inline: the file names the environment variable that holds each key.
+//!
+//! The life of a configuration: [`load`] (parse; unknown keys and wrong types are errors naming
+//! their path) → [`Config::validate`] (every problem, each naming its path) →
+//! [`Config::resolve`] (read the keys; skip providers whose key is unset) →
+//! [`Config::runtime_config`] (what the runtime starts from). [`describe`] renders the result
+//! for `relayrace check` without ever printing a key. `config.example.yaml` at the repository
+//! root is the reference of every field.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use relayrace_actors::{HealthConfig, RoutingConfig, SupervisionConfig};
+use relayrace_actors::{HealthConfig, ProviderSettings, RoutingConfig, SupervisionConfig};
 use serde::{Deserialize, Serialize};
 
+mod choice;
+mod describe;
+mod load;
+mod overrides;
+mod resolve;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use choice::UnknownChoice;
+pub use describe::describe;
+pub use load::{ConfigLoadError, load, load_from};
+pub use overrides::{ENV_PREFIX, ENV_SEPARATOR};
+pub use resolve::{ResolveError, Resolved, SkippedProvider};
+
+/// The base URL of a `type: anthropic` provider that sets none.
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+
 /// The whole configuration file.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The HTTP server.
@@ -73,7 +98,7 @@ pub struct LoggingConfig {
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]
@@ -91,12 +116,15 @@ pub struct ProviderConfig {
     /// What kind of provider this is.
     #[serde(rename = "type")]
     pub kind: ProviderKind,
-    /// Base URL; the relay appends `/v1/messages`. Required except for `simulated`
-    /// (`anthropic` defaults to `https://api.anthropic.com`).
+    /// Base URL (`http` or `https`); the relay appends `/v1/messages`. Required for
+    /// `anthropic_compatible`, optional for `anthropic` (default [`ANTHROPIC_BASE_URL`]), not
+    /// allowed for `simulated`.
     #[serde(default)]
     pub base_url: Option<url::Url>,
-    /// Name of the environment variable holding the API key. A provider whose variable is
-    /// unset is skipped at start-up with a warning. Not used by `simulated` or `passthrough`.
+    /// Name of the environment variable holding the API key (never the key itself). A provider
+    /// whose variable is unset or empty is skipped at start-up with a warning. Required for
+    /// `anthropic`; optional for `anthropic_compatible` (absent: no auth header is sent, e.g. for
+    /// a local Ollama); not allowed for `simulated` or with `auth: passthrough`.
     #[serde(default)]
     pub api_key_env: Option<String>,
     /// How the key is sent upstream.
@@ -120,14 +148,44 @@ pub struct ProviderConfig {
     /// Timeouts of one attempt.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
-    /// Behaviour of a `simulated` provider.
+    /// Behaviour of a `simulated` provider (only allowed with `type: simulated`; absent means
+    /// every default).
     #[serde(default)]
     pub simulated: Option<SimulatedConfig>,
 }
 
+impl ProviderConfig {
+    /// The base URL in force: the configured one, or [`ANTHROPIC_BASE_URL`] for `anthropic`.
+    pub fn effective_base_url(&self) -> Option<url::Url> {
+        match (&self.base_url, self.kind) {
+            (Some(url), _) => Some(url.clone()),
+            (None, ProviderKind::Anthropic) => url::Url::parse(ANTHROPIC_BASE_URL).ok(),
+            (None, _) => None,
+        }
+    }
+
+    /// Whether this provider reads a key from `api_key_env` (it then has one configured and
+    /// neither is `simulated` nor forwards the client's credentials).
+    pub fn uses_key(&self) -> bool {
+        self.api_key_env.is_some()
+            && self.kind != ProviderKind::Simulated
+            && self.auth != AuthStyle::Passthrough
+    }
+
+    /// The provider as the runtime sees it: name, priority, weight, enabled.
+    pub fn settings(&self) -> ProviderSettings {
+        ProviderSettings {
+            name: self.name.clone(),
+            priority: self.priority,
+            weight: self.weight,
+            enabled: self.enabled,
+        }
+    }
+}
+
 /// Provider kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum ProviderKind {
     /// Anthropic's API: `x-api-key` and `anthropic-version` (added when the client sent none).
     Anthropic,
@@ -139,7 +197,7 @@ pub enum ProviderKind {
 
 /// How the provider's key is sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum AuthStyle {
     /// `x-api-key: KEY`.
     #[default]
@@ -191,6 +249,42 @@ pub struct SimulatedConfig {
     pub stall_after_events: Option<usize>,
     /// Cut the stream after this many events, without `message_stop`.
     pub cut_after_events: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            max_body_bytes: 32 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            first_event: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            total: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+impl Default for SimulatedConfig {
+    fn default() -> Self {
+        Self {
+            first_event_delay: Duration::from_millis(50),
+            event_delay: Duration::from_millis(20),
+            answer_words: 12,
+            failure_rate: 0.0,
+            failure_status: 529,
+            seed: None,
+            stall_after_events: None,
+            cut_after_events: None,
+        }
+    }
 }
 
 /// A secret loaded from the environment; never printed.

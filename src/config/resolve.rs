@@ -1,0 +1,142 @@
+//! Resolution: reading the keys the configuration names from the environment, and building the
+//! runtime's configuration from the providers that remain.
+
+use std::fmt;
+
+use relayrace_actors::{ProviderSettings, RuntimeConfig};
+
+use super::{Config, ResolvedProvider, Secret};
+
+/// The configuration with its keys read: what the relay starts with.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The usable providers, in configured order (disabled ones included: they can be enabled
+    /// at run time).
+    pub providers: Vec<ResolvedProvider>,
+    /// Providers left out because their key variable is unset or empty, in configured order.
+    pub skipped: Vec<SkippedProvider>,
+    /// The accepted client keys, one per `clients.api_key_envs` entry; empty means no client
+    /// authentication.
+    pub client_keys: Vec<Secret>,
+}
+
+/// A provider left out because its key variable is unset or empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedProvider {
+    /// The provider's name.
+    pub name: String,
+    /// The variable that was unset or empty.
+    pub env_var: String,
+}
+
+impl fmt::Display for SkippedProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} is unset or empty)", self.name, self.env_var)
+    }
+}
+
+/// The keys the configuration names could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// Every provider was skipped (or none is configured).
+    #[error("{}", no_providers_message(.skipped))]
+    NoProviders {
+        /// The providers skipped, each with its variable.
+        skipped: Vec<SkippedProvider>,
+    },
+    /// A client key variable is unset or empty: the relay would otherwise run without the
+    /// authentication the operator asked for.
+    #[error(
+        "client key variable {env_var} (clients.api_key_envs[{index}]) is unset or empty; \
+         set it, or remove it from clients.api_key_envs"
+    )]
+    MissingClientKey {
+        /// Its index in `clients.api_key_envs`.
+        index: usize,
+        /// The variable.
+        env_var: String,
+    },
+}
+
+fn no_providers_message(skipped: &[SkippedProvider]) -> String {
+    if skipped.is_empty() {
+        return "no provider is configured".to_owned();
+    }
+    let list: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+    format!(
+        "no provider is usable, every one was skipped for want of its key: {}",
+        list.join(", ")
+    )
+}
+
+impl Config {
+    /// Reads the keys this configuration names through `env` (`std::env::var(..).ok()` in
+    /// production). A provider whose key variable is unset or empty is skipped (the caller warns,
+    /// naming the variable); a provider with no `api_key_env` is kept without a key. Leading and
+    /// trailing whitespace of a key is dropped.
+    ///
+    /// Expects a configuration that [`Config::validate`] accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`ResolveError::MissingClientKey`] when a `clients.api_key_envs` variable is unset or
+    /// empty; [`ResolveError::NoProviders`] when no provider is left.
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Resolved, ResolveError> {
+        let read = |var: &str| {
+            env(var)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+                .map(Secret::new)
+        };
+        let mut client_keys = Vec::with_capacity(self.clients.api_key_envs.len());
+        for (index, var) in self.clients.api_key_envs.iter().enumerate() {
+            let key = read(var).ok_or_else(|| ResolveError::MissingClientKey {
+                index,
+                env_var: var.clone(),
+            })?;
+            client_keys.push(key);
+        }
+        let mut providers = Vec::new();
+        let mut skipped = Vec::new();
+        for provider in &self.providers {
+            let var = provider
+                .api_key_env
+                .as_deref()
+                .filter(|_| provider.uses_key());
+            let key = var.map(read);
+            match (var, key) {
+                (Some(var), Some(None)) => skipped.push(SkippedProvider {
+                    name: provider.name.clone(),
+                    env_var: var.to_owned(),
+                }),
+                (_, key) => providers.push(ResolvedProvider {
+                    config: provider.clone(),
+                    key: key.flatten(),
+                }),
+            }
+        }
+        if providers.is_empty() {
+            return Err(ResolveError::NoProviders { skipped });
+        }
+        Ok(Resolved {
+            providers,
+            skipped,
+            client_keys,
+        })
+    }
+
+    /// The runtime's configuration for `providers` (in this order), with this configuration's
+    /// routing, health and supervision.
+    pub fn runtime_config(&self, providers: &[ResolvedProvider]) -> RuntimeConfig {
+        self.runtime_config_of(providers.iter().map(|p| p.config.settings()).collect())
+    }
+
+    pub(super) fn runtime_config_of(&self, providers: Vec<ProviderSettings>) -> RuntimeConfig {
+        RuntimeConfig {
+            providers,
+            routing: self.routing.clone(),
+            health: self.health.clone(),
+            supervision: self.supervision.clone(),
+        }
+    }
+}

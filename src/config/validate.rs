@@ -1,0 +1,176 @@
+//! Validation: every problem of a loaded configuration, each naming its path and the reason.
+
+use std::time::Duration;
+
+use relayrace_actors::ConfigError;
+
+use super::{AuthStyle, Config, ProviderConfig, ProviderKind, SimulatedConfig, TimeoutsConfig};
+
+/// Why an `api_key_env` or `clients.api_key_envs` entry is rejected.
+const NOT_A_VARIABLE: &str =
+    "must name an environment variable (keys are never written in the config)";
+
+impl Config {
+    /// Every problem in the configuration, each naming its path (`providers[2].base_url`);
+    /// empty when it is valid. Includes the runtime's own checks
+    /// ([`relayrace_actors::RuntimeConfig::validate`]).
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.server.max_body_bytes == 0 {
+            errors.push(ConfigError::new(
+                "server.max_body_bytes",
+                "must be above zero",
+            ));
+        }
+        for (i, var) in self.clients.api_key_envs.iter().enumerate() {
+            if !is_env_var_name(var) {
+                errors.push(ConfigError::new(
+                    format!("clients.api_key_envs[{i}]"),
+                    NOT_A_VARIABLE,
+                ));
+            }
+        }
+        if self.providers.is_empty() {
+            errors.push(ConfigError::new(
+                "providers",
+                "at least one provider is required",
+            ));
+        }
+        for (i, provider) in self.providers.iter().enumerate() {
+            validate_provider(provider, &format!("providers[{i}]"), &mut errors);
+        }
+        let settings: Vec<_> = self
+            .providers
+            .iter()
+            .map(ProviderConfig::settings)
+            .collect();
+        errors.extend(self.runtime_config_of(settings).validate());
+        errors
+    }
+}
+
+/// Whether `name` looks like an environment variable name: `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub(super) fn is_env_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn validate_provider(provider: &ProviderConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    if !provider.name.is_empty() && !is_header_safe(&provider.name) {
+        push(
+            errors,
+            at,
+            "name",
+            "may contain only ASCII letters, digits, `-`, `_` and `.` (it is sent in a header)",
+        );
+    }
+    validate_base_url(provider, at, errors);
+    validate_credentials(provider, at, errors);
+    for (j, model) in provider.models.iter().enumerate() {
+        if model.trim().is_empty() {
+            push(errors, at, &format!("models[{j}]"), "must not be empty");
+        }
+    }
+    for (from, to) in &provider.model_mapping {
+        if from.trim().is_empty() || to.trim().is_empty() {
+            let field = format!("model_mapping.{from}");
+            push(errors, at, &field, "model names must not be empty");
+        }
+    }
+    validate_timeouts(&provider.timeouts, &format!("{at}.timeouts"), errors);
+    match (&provider.simulated, provider.kind) {
+        (Some(simulated), ProviderKind::Simulated) => {
+            validate_simulated(simulated, &format!("{at}.simulated"), errors);
+        }
+        (Some(_), _) => push(errors, at, "simulated", "only allowed for type simulated"),
+        (None, _) => {}
+    }
+}
+
+/// `base_url`: required for `anthropic_compatible`, refused for `simulated`, http(s) only.
+fn validate_base_url(provider: &ProviderConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    let reason = match (&provider.base_url, provider.kind) {
+        (None, ProviderKind::AnthropicCompatible) => "required for type anthropic_compatible",
+        (Some(_), ProviderKind::Simulated) => "not used by type simulated",
+        (Some(url), _) if !matches!(url.scheme(), "http" | "https") => {
+            "must be an http or https URL"
+        }
+        _ => return,
+    };
+    push(errors, at, "base_url", reason);
+}
+
+/// `auth` and `api_key_env`: which kinds take a key, and how it is named.
+fn validate_credentials(provider: &ProviderConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    let kind = provider.kind;
+    let passthrough = provider.auth == AuthStyle::Passthrough;
+    if passthrough && kind != ProviderKind::Anthropic {
+        push(
+            errors,
+            at,
+            "auth",
+            "passthrough is only allowed for type anthropic",
+        );
+    }
+    let reason = match &provider.api_key_env {
+        Some(_) if kind == ProviderKind::Simulated => "not used by type simulated",
+        Some(_) if passthrough => "not used with auth passthrough (the client's key is forwarded)",
+        Some(var) if !is_env_var_name(var) => NOT_A_VARIABLE,
+        None if kind == ProviderKind::Anthropic && !passthrough => {
+            "required for type anthropic (or set auth: passthrough)"
+        }
+        _ => return,
+    };
+    push(errors, at, "api_key_env", reason);
+}
+
+fn push(errors: &mut Vec<ConfigError>, at: &str, field: &str, reason: &str) {
+    errors.push(ConfigError::new(format!("{at}.{field}"), reason));
+}
+
+fn validate_timeouts(timeouts: &TimeoutsConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    let TimeoutsConfig {
+        connect,
+        first_event,
+        idle,
+        total,
+    } = *timeouts;
+    let all: [(&str, Duration); 4] = [
+        ("connect", connect),
+        ("first_event", first_event),
+        ("idle", idle),
+        ("total", total),
+    ];
+    for (field, value) in all {
+        if value.is_zero() {
+            errors.push(ConfigError::new(
+                format!("{at}.{field}"),
+                "must be above zero",
+            ));
+        }
+    }
+}
+
+fn validate_simulated(simulated: &SimulatedConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    if !(0.0..=1.0).contains(&simulated.failure_rate) {
+        errors.push(ConfigError::new(
+            format!("{at}.failure_rate"),
+            format!("{} is not within 0.0..=1.0", simulated.failure_rate),
+        ));
+    }
+    if !(100..=599).contains(&simulated.failure_status) {
+        errors.push(ConfigError::new(
+            format!("{at}.failure_status"),
+            format!("{} is not an HTTP status code", simulated.failure_status),
+        ));
+    }
+}
+
+/// Whether a provider name can go in a header value and a log line unescaped.
+fn is_header_safe(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

@@ -1,0 +1,284 @@
+//! `anthropic` and `anthropic_compatible` providers: one attempt is one HTTP request.
+
+mod body;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use relayrace_actors::AttemptError;
+use reqwest::redirect::Policy;
+use tokio::time::{Instant, timeout_at};
+use url::Url;
+
+use super::failure::{self, UpstreamFailure};
+use super::stream::PendingStream;
+use super::{
+    ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamBuildError, UpstreamResponse,
+    relayed_headers, sse,
+};
+use crate::config::{AuthStyle, ProviderKind, ResolvedProvider, TimeoutsConfig};
+
+const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Largest error body read from an upstream.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
+
+/// An HTTP provider: its client, URLs, auth and timeouts.
+pub(super) struct HttpProvider {
+    client: reqwest::Client,
+    messages_url: Url,
+    count_tokens_url: Url,
+    auth: Auth,
+    model_mapping: BTreeMap<String, String>,
+    timeouts: TimeoutsConfig,
+}
+
+/// The auth header a provider sends.
+enum Auth {
+    None,
+    Fixed(HeaderName, HeaderValue),
+    Passthrough,
+}
+
+impl HttpProvider {
+    pub(super) fn new(provider: &ResolvedProvider) -> Result<Self, UpstreamBuildError> {
+        let config = &provider.config;
+        let base_url = base_url(provider)?;
+        let auth = auth(provider).ok_or_else(|| UpstreamBuildError::InvalidKey {
+            provider: config.name.clone(),
+        })?;
+        let client = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .no_proxy()
+            .connect_timeout(config.timeouts.connect)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|source| UpstreamBuildError::Client {
+                provider: config.name.clone(),
+                source,
+            })?;
+        Ok(HttpProvider {
+            client,
+            messages_url: endpoint_url(&base_url, Endpoint::Messages),
+            count_tokens_url: endpoint_url(&base_url, Endpoint::CountTokens),
+            auth,
+            model_mapping: config.model_mapping.clone(),
+            timeouts: config.timeouts,
+        })
+    }
+
+    /// One attempt: `Ok` only at the commit point (see the module docs of `upstream`).
+    pub(super) async fn attempt(
+        &self,
+        request: &RelayRequest,
+    ) -> Result<UpstreamResponse, AttemptError> {
+        let sent = Instant::now();
+        let deadline = sent + self.timeouts.total;
+        let first_event_by = deadline.min(sent + self.timeouts.first_event);
+        let response = match timeout_at(first_event_by, self.request(request)?.send()).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => return Err(transport_error(&error, "response headers")),
+            Err(_) => {
+                return Err(AttemptError::Timeout {
+                    phase: "response headers",
+                });
+            }
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(error_answer(response, first_event_by).await);
+        }
+        let headers = relayed_headers(response.headers());
+        if !request.stream {
+            let body = timeout_at(deadline, response.bytes())
+                .await
+                .map_err(|_| AttemptError::Timeout { phase: "body" })?
+                .map_err(|error| transport_error(&error, "body"))?;
+            return Ok(UpstreamResponse {
+                status,
+                headers,
+                body: ResponseBody::Full(body),
+            });
+        }
+        let pending = PendingStream {
+            status,
+            headers,
+            first_event_by,
+            deadline,
+            idle: self.timeouts.idle,
+        };
+        pending
+            .commit(sse::frames(Box::pin(response.bytes_stream())))
+            .await
+    }
+
+    fn request(&self, request: &RelayRequest) -> Result<reqwest::RequestBuilder, AttemptError> {
+        let mut url = match request.endpoint {
+            Endpoint::Messages => self.messages_url.clone(),
+            Endpoint::CountTokens => self.count_tokens_url.clone(),
+        };
+        if let Some(query) = request.query.as_deref().filter(|query| !query.is_empty()) {
+            let query = match url.query() {
+                Some(base) if !base.is_empty() => format!("{base}&{query}"),
+                _ => query.to_owned(),
+            };
+            url.set_query(Some(&query));
+        }
+        let body = match self.model_mapping.get(&request.model) {
+            Some(model) => body::with_model(&request.body, model),
+            None => request.body.clone(),
+        };
+        let mut builder = self
+            .client
+            .post(url)
+            .headers(self.headers(request)?)
+            .body(body);
+        if !request.stream {
+            builder = builder.timeout(self.timeouts.total);
+        }
+        Ok(builder)
+    }
+
+    /// The client's allowlisted headers, less any auth or framing, plus ours.
+    fn headers(&self, request: &RelayRequest) -> Result<HeaderMap, AttemptError> {
+        let mut headers = request.headers.clone();
+        for name in [
+            header::AUTHORIZATION,
+            X_API_KEY,
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::CONNECTION,
+            header::ACCEPT_ENCODING,
+        ] {
+            headers.remove(name);
+        }
+        headers.insert(header::CONTENT_TYPE, failure::json_content_type());
+        if !headers.contains_key(ANTHROPIC_VERSION_HEADER) {
+            let version = HeaderValue::from_static(ANTHROPIC_VERSION);
+            headers.insert(ANTHROPIC_VERSION_HEADER, version);
+        }
+        match &self.auth {
+            Auth::None => {}
+            Auth::Fixed(name, value) => {
+                headers.insert(name.clone(), value.clone());
+            }
+            Auth::Passthrough => {
+                if let Some(credential) = &request.client_credential {
+                    let (name, value) =
+                        credential_header(credential).ok_or_else(|| AttemptError::Other {
+                            message: "the client's credential is not a valid header value"
+                                .to_owned(),
+                        })?;
+                    headers.insert(name, value);
+                }
+            }
+        }
+        Ok(headers)
+    }
+}
+
+fn base_url(provider: &ResolvedProvider) -> Result<Url, UpstreamBuildError> {
+    let config = &provider.config;
+    let invalid = |reason| UpstreamBuildError::BaseUrl {
+        provider: config.name.clone(),
+        reason,
+    };
+    let url = match (&config.base_url, config.kind) {
+        (Some(url), _) => url.clone(),
+        (None, ProviderKind::Anthropic) => {
+            Url::parse(ANTHROPIC_BASE_URL).map_err(|_| invalid("is invalid"))?
+        }
+        (None, _) => return Err(invalid("is required")),
+    };
+    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must be an http or https url"));
+    }
+    Ok(url)
+}
+
+/// The base URL with the endpoint's path appended to its own (`…/api/anthropic/v1/messages`).
+fn endpoint_url(base: &Url, endpoint: Endpoint) -> Url {
+    let mut url = base.clone();
+    let path = format!("{}{}", base.path().trim_end_matches('/'), endpoint.path());
+    url.set_path(&path);
+    url
+}
+
+/// The provider's auth; `None` when its key is not a valid header value.
+fn auth(provider: &ResolvedProvider) -> Option<Auth> {
+    let (name, value) = match (provider.config.auth, &provider.key) {
+        (AuthStyle::Passthrough, _) => return Some(Auth::Passthrough),
+        (_, None) => return Some(Auth::None),
+        (AuthStyle::XApiKey, Some(key)) => (X_API_KEY, key.expose().to_owned()),
+        (AuthStyle::Bearer, Some(key)) => {
+            (header::AUTHORIZATION, format!("Bearer {}", key.expose()))
+        }
+    };
+    Some(Auth::Fixed(name, sensitive(&value)?))
+}
+
+fn credential_header(credential: &ClientCredential) -> Option<(HeaderName, HeaderValue)> {
+    match credential {
+        ClientCredential::ApiKey(key) => Some((X_API_KEY, sensitive(key.expose())?)),
+        ClientCredential::Bearer(token) => {
+            let value = sensitive(&format!("Bearer {}", token.expose()))?;
+            Some((header::AUTHORIZATION, value))
+        }
+    }
+}
+
+fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// A non-2xx answer as an attempt error, its body read within `read_by` (capped at 1 MiB).
+async fn error_answer(mut response: reqwest::Response, read_by: Instant) -> AttemptError {
+    let status = response.status();
+    let headers = relayed_headers(response.headers());
+    let retry_after = failure::retry_after(response.headers(), SystemTime::now());
+    let mut body = BytesMut::new();
+    while body.len() < MAX_ERROR_BODY {
+        match timeout_at(read_by, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(MAX_ERROR_BODY);
+    UpstreamFailure::from_upstream(status, headers, body.freeze()).into_attempt_error(retry_after)
+}
+
+/// A reqwest error as an attempt error; the message names the kind of failure and its root
+/// cause, never the request's headers.
+fn transport_error(error: &reqwest::Error, phase: &'static str) -> AttemptError {
+    if error.is_timeout() {
+        let phase = if error.is_connect() { "connect" } else { phase };
+        return AttemptError::Timeout { phase };
+    }
+    let kind = if error.is_connect() {
+        "connect error"
+    } else if error.is_body() || error.is_decode() {
+        "body error"
+    } else {
+        "request error"
+    };
+    let mut cause = error.source();
+    while let Some(next) = cause.and_then(|cause| cause.source()) {
+        cause = Some(next);
+    }
+    let message = match cause {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_owned(),
+    };
+    AttemptError::Connection { message }
+}

@@ -1,0 +1,341 @@
+//! The commit point of a streamed attempt, and the stream relayed after it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use http::{HeaderMap, StatusCode, header};
+use relayrace_actors::AttemptError;
+use tokio::time::{Instant, Sleep, sleep, sleep_until, timeout_at};
+
+use super::failure::{self, UpstreamFailure};
+use super::sse::Frame;
+use super::{ResponseBody, UpstreamResponse};
+
+/// Why a committed stream ended badly.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StreamError {
+    /// The upstream body ended cleanly but before `message_stop`.
+    #[error("upstream stream ended without message_stop")]
+    Truncated,
+    /// No frame for longer than the idle timeout.
+    #[error("upstream stream was silent for longer than {0:?}")]
+    Idle(Duration),
+    /// The request's total timeout ran out.
+    #[error("upstream request exceeded its total timeout")]
+    Total,
+    /// The transport failed (reset, decoding, a frame too large).
+    #[error("upstream stream failed: {0}")]
+    Transport(String),
+    /// The upstream sent an `event: error` frame (already relayed to the client).
+    #[error("upstream sent an error event: {kind}")]
+    ErrorEvent {
+        /// The error's `error.type`, e.g. `overloaded_error`.
+        kind: String,
+    },
+}
+
+impl StreamError {
+    /// This failure as an attempt error, for the provider's health.
+    pub fn attempt_error(&self) -> AttemptError {
+        match self {
+            StreamError::Idle(_) => AttemptError::Timeout {
+                phase: "next event",
+            },
+            StreamError::Total => AttemptError::Timeout {
+                phase: "stream end",
+            },
+            StreamError::Truncated | StreamError::Transport(_) => AttemptError::Connection {
+                message: self.to_string(),
+            },
+            StreamError::ErrorEvent { kind } => {
+                AttemptError::status(failure::status_for_error_type(kind))
+            }
+        }
+    }
+
+    /// The Anthropic error type to show the client.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StreamError::ErrorEvent { kind } => {
+                failure::error_type_for_status(failure::status_for_error_type(kind))
+            }
+            _ => "api_error",
+        }
+    }
+}
+
+type BoxFrames = Pin<Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send>>;
+
+/// The SSE frames of a committed stream, each one complete raw frame.
+///
+/// Enforces the idle timeout (longest silence between two frames) and the total deadline.
+/// A clean end without `message_stop` is [`StreamError::Truncated`]; an `event: error` frame is
+/// yielded, then [`StreamError::ErrorEvent`]; after `message_stop` or any `Err` it ends.
+pub struct EventStream {
+    frames: BoxFrames,
+    idle: Duration,
+    idle_timer: Pin<Box<Sleep>>,
+    deadline: Pin<Box<Sleep>>,
+    state: State,
+}
+
+enum State {
+    Open,
+    Failing(StreamError),
+    Done,
+}
+
+impl EventStream {
+    /// Wraps raw frames with the idle timeout and the total deadline.
+    pub fn new(
+        frames: impl Stream<Item = Result<Bytes, StreamError>> + Send + 'static,
+        idle: Duration,
+        deadline: Instant,
+    ) -> Self {
+        EventStream {
+            frames: Box::pin(frames),
+            idle,
+            idle_timer: Box::pin(sleep(idle)),
+            deadline: Box::pin(sleep_until(deadline)),
+            state: State::Open,
+        }
+    }
+
+    fn finish(
+        &mut self,
+        item: Option<Result<Bytes, StreamError>>,
+    ) -> Poll<Option<<Self as Stream>::Item>> {
+        self.state = State::Done;
+        self.frames = Box::pin(stream::empty());
+        Poll::Ready(item)
+    }
+
+    fn relay(&mut self, frame: Bytes) -> Poll<Option<<Self as Stream>::Item>> {
+        self.idle_timer.as_mut().reset(Instant::now() + self.idle);
+        let parsed = Frame::parse(frame.clone());
+        match parsed.kind().as_deref() {
+            Some("message_stop") => self.state = State::Done,
+            Some("error") => {
+                let kind = failure::error_event_kind(parsed.data());
+                self.state = State::Failing(StreamError::ErrorEvent { kind });
+            }
+            _ => {}
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Bytes, StreamError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match std::mem::replace(&mut this.state, State::Open) {
+            State::Open => {}
+            State::Failing(error) => return this.finish(Some(Err(error))),
+            State::Done => return this.finish(None),
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            return this.finish(Some(Err(StreamError::Total)));
+        }
+        match this.frames.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(frame))) => this.relay(frame),
+            Poll::Ready(Some(Err(error))) => this.finish(Some(Err(error))),
+            Poll::Ready(None) => this.finish(Some(Err(StreamError::Truncated))),
+            Poll::Pending => {
+                ready!(this.idle_timer.as_mut().poll(cx));
+                this.finish(Some(Err(StreamError::Idle(this.idle))))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("idle", &self.idle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A 2xx streamed answer, before its commit point.
+pub(super) struct PendingStream {
+    pub status: StatusCode,
+    /// The relayed headers.
+    pub headers: HeaderMap,
+    /// When the first event must have arrived.
+    pub first_event_by: Instant,
+    /// The total deadline.
+    pub deadline: Instant,
+    /// The idle timeout once committed.
+    pub idle: Duration,
+}
+
+impl PendingStream {
+    /// Reads frames until the first event that is not a `ping` (or a comment): commits to it,
+    /// or fails the attempt when it is an `event: error`, never comes, or the body ends first.
+    pub async fn commit<S>(self, frames: S) -> Result<UpstreamResponse, AttemptError>
+    where
+        S: Stream<Item = Result<Frame, StreamError>> + Send + 'static,
+    {
+        let mut frames = Box::pin(frames);
+        let mut read = Vec::new();
+        loop {
+            let next = timeout_at(self.first_event_by, frames.next())
+                .await
+                .map_err(|_| AttemptError::Timeout {
+                    phase: "first event",
+                })?;
+            let frame = match next {
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => return Err(error.attempt_error()),
+                None => {
+                    return Err(AttemptError::Connection {
+                        message: "stream ended before the first event".to_owned(),
+                    });
+                }
+            };
+            match frame.kind().as_deref() {
+                None | Some("ping") => read.push(frame.into_raw()),
+                Some("error") => return Err(self.error_event(&frame)),
+                Some(_) => {
+                    read.push(frame.into_raw());
+                    break;
+                }
+            }
+        }
+        let rest = frames.map(|frame| frame.map(Frame::into_raw));
+        let frames = stream::iter(read.into_iter().map(Ok)).chain(rest);
+        Ok(UpstreamResponse {
+            status: self.status,
+            headers: self.headers,
+            body: ResponseBody::Stream(EventStream::new(frames, self.idle, self.deadline)),
+        })
+    }
+
+    fn error_event(self, frame: &Frame) -> AttemptError {
+        let kind = failure::error_event_kind(frame.data());
+        let status = StatusCode::from_u16(failure::status_for_error_type(&kind))
+            .unwrap_or(StatusCode::BAD_GATEWAY);
+        let retry_after = failure::retry_after(&self.headers, SystemTime::now());
+        let mut headers = self.headers;
+        headers.insert(header::CONTENT_TYPE, failure::json_content_type());
+        let body = Bytes::from(frame.data().unwrap_or_default().to_owned());
+        UpstreamFailure::from_upstream(status, headers, body).into_attempt_error(retry_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(event: &str) -> Result<Bytes, StreamError> {
+        Ok(Bytes::from(format!(
+            "event: {event}\ndata: {{\"type\":\"{event}\"}}\n\n"
+        )))
+    }
+
+    fn long_deadline() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    async fn collect(events: EventStream) -> Vec<Result<Bytes, StreamError>> {
+        events.collect().await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ends_cleanly_after_message_stop_even_if_more_would_come() {
+        let frames = stream::iter([frame("message_start"), frame("message_stop"), frame("ping")]);
+        let out = collect(EventStream::new(
+            frames,
+            Duration::from_secs(1),
+            long_deadline(),
+        ))
+        .await;
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(Result::is_ok));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clean_end_without_message_stop_is_truncated() {
+        let frames = stream::iter([frame("message_start")]);
+        let out = collect(EventStream::new(
+            frames,
+            Duration::from_secs(1),
+            long_deadline(),
+        ))
+        .await;
+        assert!(matches!(
+            out.as_slice(),
+            [Ok(_), Err(StreamError::Truncated)]
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_longer_than_idle_ends_the_stream() {
+        let frames = stream::iter([frame("message_start")]).chain(stream::pending());
+        let out = collect(EventStream::new(
+            frames,
+            Duration::from_secs(2),
+            long_deadline(),
+        ))
+        .await;
+        assert!(
+            matches!(out.as_slice(), [Ok(_), Err(StreamError::Idle(d))] if *d == Duration::from_secs(2))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_total_deadline_ends_a_stream_that_keeps_talking() {
+        let ticking = stream::unfold((), |()| async {
+            sleep(Duration::from_millis(100)).await;
+            Some((frame("ping"), ()))
+        });
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let out = collect(EventStream::new(ticking, Duration::from_secs(1), deadline)).await;
+        assert!(matches!(out.last(), Some(Err(StreamError::Total))));
+        assert!((9..=10).contains(&(out.len() - 1)), "{} frames", out.len());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_event_is_relayed_then_ends_the_stream() {
+        let error = Bytes::from_static(
+            b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+        );
+        let frames = stream::iter([frame("message_start"), Ok(error.clone()), frame("ping")]);
+        let out = collect(EventStream::new(
+            frames,
+            Duration::from_secs(1),
+            long_deadline(),
+        ))
+        .await;
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1].as_ref().unwrap(), &error);
+        let Err(failure) = &out[2] else {
+            panic!("{out:?}")
+        };
+        assert!(matches!(failure, StreamError::ErrorEvent { kind } if kind == "overloaded_error"));
+        assert_eq!(failure.error_type(), "overloaded_error");
+        assert_eq!(failure.attempt_error().status_code(), Some(529));
+    }
+
+    #[test]
+    fn stream_errors_map_to_attempt_errors() {
+        assert!(matches!(
+            StreamError::Idle(Duration::from_secs(1)).attempt_error(),
+            AttemptError::Timeout { .. }
+        ));
+        assert!(matches!(
+            StreamError::Total.attempt_error(),
+            AttemptError::Timeout { .. }
+        ));
+        assert!(matches!(
+            StreamError::Truncated.attempt_error(),
+            AttemptError::Connection { .. }
+        ));
+        assert_eq!(StreamError::Truncated.error_type(), "api_error");
+    }
+}
