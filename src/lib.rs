@@ -1,4 +1,86 @@
-//! relayrace: an Anthropic Messages API relay that fails over between providers by racing them.
+//! # relayrace
+//!
+//! An Anthropic Messages API relay: Claude Code and the Anthropic SDKs point at it
+//! (`ANTHROPIC_BASE_URL=http://127.0.0.1:8787`) and it routes every request through the
+//! [`relayrace_actors`] runtime to several Anthropic-compatible providers, failing over by
+//! racing them when one answers 429, 5xx, 529, times out or cannot be reached — before anything
+//! has reached the client. After that commit point a stream is piped event by event, and a
+//! stream that breaks ends with an Anthropic error event, never as a truncated answer.
+//!
+//! [`Relay::start`] builds the runtime and the app; [`Relay::serve`] serves it; [`http::app`]
+//! gives the bare router for in-process tests.
 
 pub mod config;
+pub mod error;
+pub mod http;
+pub mod server;
+pub mod telemetry;
 pub mod upstream;
+
+use std::future::Future;
+use std::time::Duration;
+
+use relayrace_actors::{RouterHandle, Runtime, StartError};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Resolved};
+use crate::http::{AppSettings, AppState};
+use crate::upstream::{RelayUpstream, UpstreamBuildError};
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// A provider client could not be built.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamBuildError),
+    /// The runtime did not start.
+    #[error(transparent)]
+    Runtime(#[from] StartError),
+}
+
+/// A started relay: the runtime and the app over it.
+pub struct Relay {
+    runtime: Runtime<RelayUpstream>,
+    state: AppState,
+    grace: Duration,
+}
+
+impl Relay {
+    /// Starts the runtime over the resolved providers.
+    pub async fn start(config: &Config, resolved: &Resolved) -> Result<Self, RelayError> {
+        let upstream = RelayUpstream::new(&resolved.providers)?;
+        let models = upstream.models();
+        let runtime = Runtime::start(config.runtime_config(&resolved.providers), upstream).await?;
+        let settings = AppSettings {
+            strategy: config.routing.strategy,
+            failover: config.routing.failover,
+            race_timeout: config.routing.effective_race_timeout(),
+            client_keys: resolved.client_keys.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            models,
+        };
+        let state = AppState::new(runtime.handle(), settings);
+        Ok(Relay {
+            runtime,
+            state,
+            grace: config.server.shutdown_grace,
+        })
+    }
+
+    /// The HTTP app.
+    pub fn app(&self) -> axum::Router {
+        http::app(self.state.clone())
+    }
+
+    /// The runtime's router handle (health events, snapshot, enable/disable).
+    pub fn router(&self) -> RouterHandle<RelayUpstream> {
+        self.runtime.handle()
+    }
+
+    /// Serves until `shutdown` resolves, drains in-flight requests within the grace period,
+    /// then stops the runtime.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        server::serve(listener, self.app(), shutdown, self.grace).await;
+        self.runtime.shutdown(Duration::from_secs(1)).await;
+    }
+}

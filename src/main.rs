@@ -1,1 +1,142 @@
-fn main(){}
+//! The `relayrace` command: serve the relay, or check a config.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use relayrace::Relay;
+use relayrace::config::{self, Config, Resolved};
+
+/// An Anthropic Messages API relay that fails over between providers by racing them.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the relay.
+    Serve {
+        /// The YAML config file (`RELAYRACE__…` variables override it).
+        #[arg(long, short, default_value = "config.example.yaml")]
+        config: PathBuf,
+        /// Listen address, overriding `server.listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a config and print the resolved providers, secrets masked.
+    Check {
+        /// The YAML config file.
+        #[arg(long, short, default_value = "config.example.yaml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, listen } => serve(config, listen).await,
+            Command::Check { config } => check(config),
+        }
+    })
+}
+
+/// Loads, validates and resolves a config; on failure prints every problem.
+fn prepare(path: &Path) -> Result<(Config, Resolved), String> {
+    let config = config::load(path).map_err(|e| e.to_string())?;
+    let errors = config.validate();
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        return Err(format!(
+            "invalid config {}:\n{}",
+            path.display(),
+            lines.join("\n")
+        ));
+    }
+    let resolved = config
+        .resolve(|name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())?;
+    Ok((config, resolved))
+}
+
+fn check(path: PathBuf) -> ExitCode {
+    match prepare(&path) {
+        Ok((config, resolved)) => {
+            let description = config::describe(&resolved, &config);
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, description.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail(&message),
+    }
+}
+
+async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
+    let (mut config, resolved) = match prepare(&path) {
+        Ok(prepared) => prepared,
+        Err(message) => return fail(&message),
+    };
+    relayrace::telemetry::init(&config.logging);
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    for skipped in &resolved.skipped {
+        tracing::warn!(
+            provider = %skipped.name,
+            env_var = %skipped.env_var,
+            "provider skipped: its key variable is not set"
+        );
+    }
+    let relay = match Relay::start(&config, &resolved).await {
+        Ok(relay) => relay,
+        Err(error) => return fail(&error.to_string()),
+    };
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        Err(error) => return fail(&format!("cannot listen on {}: {error}", config.server.listen)),
+    };
+    let names: Vec<&str> = resolved.providers.iter().map(|p| p.config.name.as_str()).collect();
+    tracing::info!(
+        listen = %config.server.listen,
+        strategy = config.routing.strategy.name(),
+        providers = ?names,
+        "relayrace listening"
+    );
+    relay.serve(listener, shutdown_signal()).await;
+    tracing::info!("relayrace stopped");
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("relayrace: {message}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,70 @@
+//! Optional client authentication: a relay key on `x-api-key` or `Authorization: Bearer`,
+//! compared in constant time against every accepted key.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// Rejects requests without an accepted relay key (when keys are configured).
+pub(super) async fn require_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let keys = &state.settings().client_keys;
+    if keys.is_empty() || presented(request.headers()).is_some_and(|k| accepted(keys, k)) {
+        next.run(request).await
+    } else {
+        ApiError::unauthenticated().into_response()
+    }
+}
+
+/// The key the client presented, from `x-api-key` or `Authorization: Bearer`.
+pub(super) fn presented(headers: &HeaderMap) -> Option<&[u8]> {
+    if let Some(key) = headers.get("x-api-key") {
+        return Some(key.as_bytes());
+    }
+    let authorization = headers.get(http::header::AUTHORIZATION)?.as_bytes();
+    let scheme = authorization.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| authorization[7..].trim_ascii())
+}
+
+/// Whether `key` is one of `keys`; every key is compared, each in constant time.
+fn accepted(keys: &[crate::config::Secret], key: &[u8]) -> bool {
+    keys.iter().fold(false, |found, accepted| {
+        found | bool::from(accepted.expose().as_bytes().ct_eq(key))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn reads_the_key_from_either_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer  rk-1 ".parse().unwrap());
+        assert_eq!(presented(&headers), Some(&b"rk-1"[..]));
+        headers.insert("x-api-key", "rk-2".parse().unwrap());
+        assert_eq!(presented(&headers), Some(&b"rk-2"[..]));
+        let mut basic = HeaderMap::new();
+        basic.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(presented(&basic), None);
+    }
+
+    #[test]
+    fn accepts_only_configured_keys() {
+        let keys = [Secret::new("rk-one"), Secret::new("rk-two")];
+        assert!(accepted(&keys, b"rk-two"));
+        assert!(!accepted(&keys, b"rk-tw"));
+        assert!(!accepted(&keys, b""));
+    }
+}

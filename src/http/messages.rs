@@ -1,0 +1,311 @@
+//! `POST /v1/messages` and `/v1/messages/count_tokens`: read and check the request, route it
+//! through the runtime, and answer with the winner's response (streamed event by event).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use relayrace_actors::{RouteError, Routed};
+use serde::Deserialize;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::AppState;
+use super::relay_body::{RequestLog, relay_stream};
+use crate::config::Secret;
+use crate::error::ApiError;
+use crate::upstream::{ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
+
+/// Longest a client may take to send its body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Client headers that go upstream; everything else (credentials, hop-by-hop, host) stays.
+const FORWARDED: [&str; 5] = [
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+    "user-agent",
+    "x-app",
+];
+
+/// Handles one Messages API request.
+pub(super) async fn relay(
+    State(state): State<AppState>,
+    request: Request,
+    endpoint: Endpoint,
+) -> Response {
+    let started = Instant::now();
+    let request_id = next_request_id();
+    let (parts, body) = request.into_parts();
+    let relay_request = match read_request(&state, &parts, body, endpoint).await {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::info!(
+                request_id,
+                status = error.status().as_u16(),
+                outcome = "rejected",
+                "request finished"
+            );
+            return with_request_id(error.into_response(), &request_id);
+        }
+    };
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        model = %relay_request.model,
+        stream = relay_request.stream,
+    );
+    let log = RequestLog {
+        request_id: request_id.clone(),
+        model: relay_request.model.clone(),
+        started,
+    };
+    let routed = state.router().route(relay_request).instrument(span).await;
+    let response = match routed {
+        Ok(routed) => respond(&state, routed, log),
+        Err(error) => fail(&error, log),
+    };
+    with_request_id(response, &request_id)
+}
+
+async fn read_request(
+    state: &AppState,
+    parts: &http::request::Parts,
+    body: Body,
+    endpoint: Endpoint,
+) -> Result<RelayRequest, ApiError> {
+    let limit = state.settings().max_body_bytes;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                "the request body did not arrive in time",
+            )
+        })?;
+    let bytes = match collected {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError::too_large(limit));
+        }
+        Err(_) => return Err(ApiError::invalid_request("the request body could not be read")),
+    };
+    let probe = Probe::parse(&bytes)?;
+    Ok(RelayRequest {
+        endpoint,
+        model: probe.model,
+        stream: probe.stream,
+        body: bytes,
+        headers: forwarded_headers(&parts.headers),
+        query: parts.uri.query().map(str::to_owned),
+        client_credential: client_credential(&parts.headers),
+    })
+}
+
+/// What the relay reads of a body: `model` and `stream`; the rest goes upstream untouched.
+struct Probe {
+    model: String,
+    stream: bool,
+}
+
+impl Probe {
+    fn parse(body: &Bytes) -> Result<Self, ApiError> {
+        #[derive(Deserialize)]
+        struct Fields {
+            model: Option<serde_json::Value>,
+            stream: Option<serde_json::Value>,
+        }
+        let fields: Fields = serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid_request(format!("request body is not valid JSON: {e}")))?;
+        let model = match fields.model {
+            Some(serde_json::Value::String(model)) if !model.is_empty() => model,
+            Some(serde_json::Value::String(_)) => {
+                return Err(ApiError::invalid_request("model: must not be empty"));
+            }
+            Some(_) => return Err(ApiError::invalid_request("model: must be a string")),
+            None => return Err(ApiError::invalid_request("model: field required")),
+        };
+        let stream = match fields.stream {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(stream)) => stream,
+            Some(_) => return Err(ApiError::invalid_request("stream: must be a boolean")),
+        };
+        Ok(Probe { model, stream })
+    }
+}
+
+fn forwarded_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut forwarded = HeaderMap::new();
+    for (name, value) in headers {
+        let name_str = name.as_str();
+        if FORWARDED.contains(&name_str) || name_str.starts_with("x-stainless-") {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    forwarded
+}
+
+fn client_credential(headers: &HeaderMap) -> Option<ClientCredential> {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(ClientCredential::ApiKey(Secret::new(key)));
+    }
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| ClientCredential::Bearer(Secret::new(token.trim())))
+}
+
+fn respond(state: &AppState, routed: Routed<UpstreamResponse>, log: RequestLog) -> Response {
+    let Routed { response, report } = routed;
+    let UpstreamResponse {
+        status,
+        headers,
+        body,
+    } = response;
+    let attempts = report.attempts.len();
+    let provider = report.winner.clone();
+    let body = match body {
+        ResponseBody::Full(bytes) => {
+            log.finish(provider.name(), attempts, status.as_u16(), "ok");
+            Body::from(bytes)
+        }
+        ResponseBody::Stream(events) => relay_stream(
+            events,
+            provider.clone(),
+            state.router().clone(),
+            log.streaming(provider.name(), attempts, status.as_u16()),
+        ),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    let relay_headers = response.headers_mut();
+    if let Ok(name) = HeaderValue::from_str(provider.name()) {
+        relay_headers.insert(PROVIDER, name);
+    }
+    relay_headers.insert(ATTEMPTS, HeaderValue::from(attempts));
+    relay_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn fail(error: &RouteError, log: RequestLog) -> Response {
+    let api_error = ApiError::from_route(error);
+    let attempts = error.attempts().len();
+    let provider = error
+        .attempts()
+        .last()
+        .map(|a| a.provider.name().to_owned())
+        .unwrap_or_default();
+    tracing::warn!(request_id = %log.request_id, error = %error, "request failed");
+    log.finish(&provider, attempts, api_error.status().as_u16(), "error");
+    let mut response = api_error.into_response();
+    response
+        .headers_mut()
+        .insert(ATTEMPTS, HeaderValue::from(attempts));
+    response
+}
+
+const PROVIDER: HeaderName = HeaderName::from_static("x-relayrace-provider");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-relayrace-attempts");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-relayrace-request-id");
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+fn next_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("rr_{:016x}", base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_reads_model_and_stream() {
+        let probe = Probe::parse(&Bytes::from_static(br#"{"model":"m","stream":true,"x":1}"#))
+            .unwrap();
+        assert_eq!((probe.model.as_str(), probe.stream), ("m", true));
+        let probe = Probe::parse(&Bytes::from_static(br#"{"model":"m"}"#)).unwrap();
+        assert!(!probe.stream);
+    }
+
+    #[test]
+    fn probe_rejects_bad_bodies_with_clear_messages() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"not json", "not valid JSON"),
+            (br#"{"model":"m""#, "not valid JSON"),
+            (b"[1,2]", "not valid JSON"),
+            (br#"{"max_tokens":1}"#, "model: field required"),
+            (br#"{"model":7}"#, "model: must be a string"),
+            (br#"{"model":"m","stream":"yes"}"#, "stream: must be a boolean"),
+        ];
+        for (body, expected) in cases {
+            let error = Probe::parse(&Bytes::copy_from_slice(body)).err().unwrap();
+            let ApiError::Relay { status, message, .. } = error else {
+                panic!("relay error expected");
+            };
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn only_allowlisted_headers_go_upstream() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("anthropic-version", "2023-06-01"),
+            ("anthropic-beta", "tools"),
+            ("x-stainless-lang", "js"),
+            ("x-api-key", "secret"),
+            ("authorization", "Bearer secret"),
+            ("connection", "keep-alive"),
+            ("host", "relay"),
+            ("cookie", "a=b"),
+        ] {
+            headers.insert(HeaderName::from_static(name), value.parse().unwrap());
+        }
+        let forwarded = forwarded_headers(&headers);
+        let mut names: Vec<&str> = forwarded.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["anthropic-beta", "anthropic-version", "x-stainless-lang"]);
+    }
+
+    #[test]
+    fn the_client_credential_is_kept_for_passthrough_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer tok".parse().unwrap());
+        let Some(ClientCredential::Bearer(token)) = client_credential(&headers) else {
+            panic!("bearer expected");
+        };
+        assert_eq!(token.expose(), "tok");
+        assert_eq!(format!("{token:?}"), "***");
+    }
+}

@@ -1,0 +1,151 @@
+//! The body of a streamed answer: the winner's SSE frames, piped one by one as they arrive.
+//! If the upstream fails after the commit point (cut, silent past the idle timeout, total
+//! timeout), the client gets an Anthropic `event: error` frame and the stream ends — never a
+//! truncated answer that looks complete — and the provider's health records the failure.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::Stream;
+use relayrace_actors::{Provider, RouterHandle};
+use tokio::time::Instant;
+
+use crate::error::error_body;
+use crate::upstream::{EventStream, RelayUpstream, StreamError};
+
+/// The request's one log line, written when the answer is complete.
+pub(super) struct RequestLog {
+    pub(super) request_id: String,
+    pub(super) model: String,
+    pub(super) started: Instant,
+}
+
+impl RequestLog {
+    pub(super) fn finish(&self, provider: &str, attempts: usize, status: u16, outcome: &str) {
+        tracing::info!(
+            request_id = %self.request_id,
+            model = %self.model,
+            provider,
+            attempts,
+            status,
+            latency_ms = self.started.elapsed().as_millis() as u64,
+            outcome,
+            "request finished"
+        );
+    }
+
+    pub(super) fn streaming(self, provider: &str, attempts: usize, status: u16) -> StreamLog {
+        StreamLog {
+            log: self,
+            provider: provider.to_owned(),
+            attempts,
+            status,
+            done: false,
+        }
+    }
+}
+
+/// Logs a streamed request once, when it ends (or when the client goes away).
+pub(super) struct StreamLog {
+    log: RequestLog,
+    provider: String,
+    attempts: usize,
+    status: u16,
+    done: bool,
+}
+
+impl StreamLog {
+    fn finish(&mut self, outcome: &str) {
+        if !self.done {
+            self.done = true;
+            self.log
+                .finish(&self.provider, self.attempts, self.status, outcome);
+        }
+    }
+}
+
+impl Drop for StreamLog {
+    fn drop(&mut self) {
+        self.finish("client_closed");
+    }
+}
+
+/// The response body for a committed stream.
+pub(super) fn relay_stream(
+    events: EventStream,
+    provider: Provider,
+    router: RouterHandle<RelayUpstream>,
+    log: StreamLog,
+) -> Body {
+    Body::from_stream(RelayStream {
+        events,
+        provider,
+        router,
+        log,
+        ended: false,
+    })
+}
+
+struct RelayStream {
+    events: EventStream,
+    provider: Provider,
+    router: RouterHandle<RelayUpstream>,
+    log: StreamLog,
+    ended: bool,
+}
+
+impl RelayStream {
+    fn failed(&mut self, error: StreamError) -> Option<Bytes> {
+        self.ended = true;
+        tracing::warn!(
+            request_id = %self.log.log.request_id,
+            provider = self.provider.name(),
+            error = %error,
+            "stream failed after commit"
+        );
+        self.log.finish("stream_failed");
+        let router = self.router.clone();
+        let provider = self.provider.clone();
+        let attempt_error = error.attempt_error();
+        tokio::spawn(async move {
+            // The runtime may be shutting down; then health no longer matters.
+            let _ = router.report_failure(&provider, &attempt_error).await;
+        });
+        match error {
+            // The client already received the upstream's own error frame.
+            StreamError::ErrorEvent { .. } => None,
+            other => Some(error_frame(other.error_type(), &other.to_string())),
+        }
+    }
+}
+
+/// An Anthropic SSE error frame.
+pub(crate) fn error_frame(kind: &str, message: &str) -> Bytes {
+    Bytes::from(format!(
+        "event: error\ndata: {}\n\n",
+        error_body(kind, message)
+    ))
+}
+
+impl Stream for RelayStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.events).poll_next(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Err(error))) => Poll::Ready(self.failed(error).map(Ok)),
+            Poll::Ready(None) => {
+                self.ended = true;
+                self.log.finish("ok");
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
