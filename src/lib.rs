@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod http;
 pub mod server;
 pub mod telemetry;
