@@ -91,11 +91,17 @@ impl ApiError {
                 .find_map(replayable)
                 .map(|failure| ApiError::Upstream(Box::new(failure)))
                 .unwrap_or_else(|| {
-                    let last = error.last_error().map(ToString::to_string).unwrap_or_default();
+                    let last = error
+                        .last_error()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
                     Self::new(
                         StatusCode::BAD_GATEWAY,
                         "api_error",
-                        format!("all {} upstream attempts failed; last: {last}", attempts.len()),
+                        format!(
+                            "all {} upstream attempts failed; last: {last}",
+                            attempts.len()
+                        ),
                     )
                 }),
             RouteError::Timeout { timeout, .. } => Self::new(
@@ -111,7 +117,11 @@ impl ApiError {
                 "api_error",
                 "the relay is shutting down",
             ),
-            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", other.to_string()),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "api_error",
+                other.to_string(),
+            ),
         }
     }
 
@@ -120,11 +130,9 @@ impl ApiError {
             return ApiError::Upstream(Box::new(failure));
         }
         match error {
-            AttemptError::Timeout { .. } => Self::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "api_error",
-                error.to_string(),
-            ),
+            AttemptError::Timeout { .. } => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "api_error", error.to_string())
+            }
             _ => Self::new(StatusCode::BAD_GATEWAY, "api_error", error.to_string()),
         }
     }

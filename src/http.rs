@@ -78,7 +78,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/models", get(models))
         .route("/status", get(status))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_key));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(api)
@@ -137,8 +140,12 @@ struct StatusProvider {
     state: HealthState,
     circuit: &'static str,
     probes_in_flight: u32,
-    #[serde(flatten)]
-    status: Option<relayrace_actors::ProviderStatus>,
+    since: Option<String>,
+    until: Option<String>,
+    consecutive_failures: Option<u32>,
+    counters: Option<relayrace_actors::Counters>,
+    last_error: Option<String>,
+    last_success_latency_ms: Option<u64>,
 }
 
 /// `GET /status`: the strategy and each provider's health, circuit state and counters.
@@ -167,6 +174,7 @@ fn status_row(row: ProviderSnapshot) -> StatusProvider {
         HealthState::Disabled => "disabled",
         HealthState::Failed => "failed",
     };
+    let status = row.status.as_ref();
     StatusProvider {
         name: row.name,
         priority: row.priority,
@@ -174,6 +182,17 @@ fn status_row(row: ProviderSnapshot) -> StatusProvider {
         state: row.state,
         circuit,
         probes_in_flight: row.probes_in_flight,
-        status: row.status,
+        since: status.map(|s| rfc3339(s.since)),
+        until: status.and_then(|s| s.until).map(rfc3339),
+        consecutive_failures: status.map(|s| s.consecutive_failures),
+        counters: status.map(|s| s.counters),
+        last_error: status.and_then(|s| s.last_error.clone()),
+        last_success_latency_ms: status
+            .and_then(|s| s.last_success_latency)
+            .map(|d| d.as_millis() as u64),
     }
+}
+
+fn rfc3339(time: std::time::SystemTime) -> String {
+    humantime_serde::re::humantime::format_rfc3339_millis(time).to_string()
 }

@@ -37,7 +37,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };
@@ -101,9 +104,18 @@ async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
     };
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
         Ok(listener) => listener,
-        Err(error) => return fail(&format!("cannot listen on {}: {error}", config.server.listen)),
+        Err(error) => {
+            return fail(&format!(
+                "cannot listen on {}: {error}",
+                config.server.listen
+            ));
+        }
     };
-    let names: Vec<&str> = resolved.providers.iter().map(|p| p.config.name.as_str()).collect();
+    let names: Vec<&str> = resolved
+        .providers
+        .iter()
+        .map(|p| p.config.name.as_str())
+        .collect();
     tracing::info!(
         listen = %config.server.listen,
         strategy = config.routing.strategy.name(),

@@ -61,8 +61,14 @@ pub async fn serve(
         }
     }
     drop(listener);
-    tracing::info!(in_flight = connections.len(), "shutting down: draining connections");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        in_flight = connections.len(),
+        "shutting down: draining connections"
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "grace period elapsed: cancelling in-flight requests"

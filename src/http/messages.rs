@@ -102,7 +102,11 @@ async fn read_request(
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
             return Err(ApiError::too_large(limit));
         }
-        Err(_) => return Err(ApiError::invalid_request("the request body could not be read")),
+        Err(_) => {
+            return Err(ApiError::invalid_request(
+                "the request body could not be read",
+            ));
+        }
     };
     let probe = Probe::parse(&bytes)?;
     Ok(RelayRequest {
@@ -129,8 +133,9 @@ impl Probe {
             model: Option<serde_json::Value>,
             stream: Option<serde_json::Value>,
         }
-        let fields: Fields = serde_json::from_slice(body)
-            .map_err(|e| ApiError::invalid_request(format!("request body is not valid JSON: {e}")))?;
+        let fields: Fields = serde_json::from_slice(body).map_err(|e| {
+            ApiError::invalid_request(format!("request body is not valid JSON: {e}"))
+        })?;
         let model = match fields.model {
             Some(serde_json::Value::String(model)) if !model.is_empty() => model,
             Some(serde_json::Value::String(_)) => {
@@ -241,7 +246,10 @@ fn next_request_id() -> String {
             .unwrap_or(0)
     });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("rr_{:016x}", base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+    format!(
+        "rr_{:016x}",
+        base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    )
 }
 
 #[cfg(test)]
@@ -250,8 +258,8 @@ mod tests {
 
     #[test]
     fn probe_reads_model_and_stream() {
-        let probe = Probe::parse(&Bytes::from_static(br#"{"model":"m","stream":true,"x":1}"#))
-            .unwrap();
+        let probe =
+            Probe::parse(&Bytes::from_static(br#"{"model":"m","stream":true,"x":1}"#)).unwrap();
         assert_eq!((probe.model.as_str(), probe.stream), ("m", true));
         let probe = Probe::parse(&Bytes::from_static(br#"{"model":"m"}"#)).unwrap();
         assert!(!probe.stream);
@@ -265,11 +273,17 @@ mod tests {
             (b"[1,2]", "not valid JSON"),
             (br#"{"max_tokens":1}"#, "model: field required"),
             (br#"{"model":7}"#, "model: must be a string"),
-            (br#"{"model":"m","stream":"yes"}"#, "stream: must be a boolean"),
+            (
+                br#"{"model":"m","stream":"yes"}"#,
+                "stream: must be a boolean",
+            ),
         ];
         for (body, expected) in cases {
             let error = Probe::parse(&Bytes::copy_from_slice(body)).err().unwrap();
-            let ApiError::Relay { status, message, .. } = error else {
+            let ApiError::Relay {
+                status, message, ..
+            } = error
+            else {
                 panic!("relay error expected");
             };
             assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -295,7 +309,10 @@ mod tests {
         let forwarded = forwarded_headers(&headers);
         let mut names: Vec<&str> = forwarded.keys().map(HeaderName::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["anthropic-beta", "anthropic-version", "x-stainless-lang"]);
+        assert_eq!(
+            names,
+            ["anthropic-beta", "anthropic-version", "x-stainless-lang"]
+        );
     }
 
     #[test]

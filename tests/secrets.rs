@@ -1,0 +1,112 @@
+//! Keys never reach the logs, `/status` or error bodies. Its own test binary: a scoped tracing
+//! subscriber only sees every event when no other test in the process runs at the same time.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test"
+)]
+
+#[path = "relay/harness.rs"]
+#[expect(
+    dead_code,
+    reason = "shared with the relay tests; not every helper is used here"
+)]
+mod harness;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use harness::{PROVIDER_KEY, TestRelay, Upstream, message, yaml};
+use relayrace::fault::FaultUpstream;
+
+const RELAY_KEY: &str = "rk-relay-client-key-42";
+
+async fn fault(scenario: &str) -> FaultUpstream {
+    FaultUpstream::start(scenario.parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Collects everything the tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn keys_never_appear_in_logs_status_or_error_bodies() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let failing = fault("status=503").await;
+    let answering = fault("ok").await;
+    let relay = TestRelay::start_with_env(
+        &yaml(
+            &[
+                Upstream::at("failing", &failing),
+                Upstream::at("answering", &answering),
+            ],
+            "clients:\n  api_key_envs: [RELAY_KEY]\n",
+        ),
+        &[("RELAY_KEY", RELAY_KEY)],
+    )
+    .await;
+    let mut bodies = Vec::new();
+    for (key, stream) in [(RELAY_KEY, false), (RELAY_KEY, true), ("rk-wrong", false)] {
+        let response = relay
+            .post(&message(stream))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        bodies.push(response.text().await.unwrap());
+    }
+    let status = relay
+        .client
+        .get(format!("{}/status", relay.url))
+        .header("x-api-key", RELAY_KEY)
+        .send()
+        .await
+        .unwrap();
+    bodies.push(status.text().await.unwrap());
+    relay.stop().await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("request finished"),
+        "the capture works: {}",
+        &logs[..logs.len().min(3000)]
+    );
+    for secret in [PROVIDER_KEY, RELAY_KEY] {
+        assert!(!logs.contains(secret), "a key leaked into the logs");
+        for body in &bodies {
+            assert!(
+                !body.contains(secret),
+                "a key leaked into a response: {body}"
+            );
+        }
+    }
+}
