@@ -133,6 +133,11 @@ impl Probe {
             model: Option<serde_json::Value>,
             stream: Option<serde_json::Value>,
         }
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::invalid_request(
+                "request body must be a JSON object",
+            ));
+        }
         let fields: Fields = serde_json::from_slice(body).map_err(|e| {
             ApiError::invalid_request(format!("request body is not valid JSON: {e}"))
         })?;
@@ -268,9 +273,9 @@ mod tests {
     #[test]
     fn probe_rejects_bad_bodies_with_clear_messages() {
         let cases: [(&[u8], &str); 6] = [
-            (b"not json", "not valid JSON"),
+            (b"not json", "must be a JSON object"),
             (br#"{"model":"m""#, "not valid JSON"),
-            (b"[1,2]", "not valid JSON"),
+            (b"[1,2]", "must be a JSON object"),
             (br#"{"max_tokens":1}"#, "model: field required"),
             (br#"{"model":7}"#, "model: must be a string"),
             (
