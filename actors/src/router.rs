@@ -55,9 +55,12 @@ pub(crate) enum RouterMsg {
     PlanPrimary {
         reply: RpcReplyPort<Result<Target, RouteError>>,
     },
-    /// Every provider in rotation now, by priority, for a failover race; half-open ones take a
-    /// probe slot.
-    PlanRace { reply: RpcReplyPort<Vec<Target>> },
+    /// Every provider in rotation now (but `exclude`), by priority, for a failover race;
+    /// half-open ones take a probe slot.
+    PlanRace {
+        exclude: Option<ProviderId>,
+        reply: RpcReplyPort<Vec<Target>>,
+    },
     /// A provider's health changed.
     HealthChanged { id: ProviderId, state: HealthState },
     /// A half-open provider's probe ended without deciding anything.
@@ -173,8 +176,8 @@ impl Actor for RouterActor {
                     .and_then(|i| state.admit(i).ok_or(RouteError::AllUnhealthy));
                 let _ = reply.send(planned);
             }
-            RouterMsg::PlanRace { reply } => {
-                let _ = reply.send(state.plan_race());
+            RouterMsg::PlanRace { exclude, reply } => {
+                let _ = reply.send(state.plan_race(exclude));
             }
             RouterMsg::HealthChanged { id, state: health } => {
                 if let Some(entry) = state.entries.get_mut(id.index()) {
@@ -273,12 +276,12 @@ impl RouterState {
         })
     }
 
-    fn plan_race(&mut self) -> Vec<Target> {
+    fn plan_race(&mut self, exclude: Option<ProviderId>) -> Vec<Target> {
         if self.closed {
             return Vec::new();
         }
         let mut order: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| self.available(&self.entries[i]))
+            .filter(|&i| Some(ProviderId(i)) != exclude && self.available(&self.entries[i]))
             .collect();
         order.sort_by_key(|&i| self.entries[i].seat.priority);
         order.into_iter().filter_map(|i| self.admit(i)).collect()

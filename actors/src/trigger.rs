@@ -63,6 +63,9 @@ pub enum HealthEffect {
 pub struct Verdict {
     /// Whether the error starts a failover race.
     pub failover: bool,
+    /// Whether the same provider may race again for this request. Not after a timeout (a
+    /// silent provider would only hold a connection open again) nor an auth error.
+    pub retry_same: bool,
     /// What the error does to the provider's health.
     pub health: HealthEffect,
 }
@@ -116,7 +119,13 @@ impl Triggers {
             }
             other => HealthEffect::Failure(other.to_string()),
         };
-        Verdict { failover, health }
+        let retry_same = !matches!(error, AttemptError::Timeout { .. })
+            && !matches!(error.status_code(), Some(401 | 403));
+        Verdict {
+            failover,
+            retry_same,
+            health,
+        }
     }
 }
 
@@ -172,13 +181,8 @@ mod tests {
         let triggers = Triggers::default();
         for status in [400, 404, 413] {
             let verdict = triggers.judge(&AttemptError::status(status));
-            assert_eq!(
-                verdict,
-                Verdict {
-                    failover: false,
-                    health: HealthEffect::Neutral
-                }
-            );
+            assert!(!verdict.failover);
+            assert_eq!(verdict.health, HealthEffect::Neutral);
         }
     }
 
@@ -197,6 +201,21 @@ mod tests {
             verdict.health,
             HealthEffect::Cooldown(Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn a_timed_out_or_unauthorized_provider_is_not_retried_for_the_same_request() {
+        let triggers = Triggers::default();
+        assert!(
+            !triggers
+                .judge(&AttemptError::Timeout {
+                    phase: "first event"
+                })
+                .retry_same
+        );
+        assert!(!triggers.judge(&AttemptError::status(401)).retry_same);
+        assert!(!triggers.judge(&AttemptError::status(403)).retry_same);
+        assert!(triggers.judge(&AttemptError::status(503)).retry_same);
     }
 
     #[test]

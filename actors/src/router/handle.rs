@@ -114,7 +114,7 @@ impl<U: Upstream> RouterHandle<U> {
     ) -> Result<Routed<U::Response>, RouteError> {
         let verdict = self.shared.triggers.judge(&error);
         let report = Reported::Failed {
-            effect: verdict.health,
+            effect: verdict.health.clone(),
             error: error.to_string(),
         };
         let first = AttemptRecord {
@@ -133,7 +133,10 @@ impl<U: Upstream> RouterHandle<U> {
         // Wait until the router knows what this failure did to the primary's health, so the
         // race includes the primary only if it is still in rotation.
         outcome.finish_and_wait(report).await;
-        let targets = self.ask(|reply| RouterMsg::PlanRace { reply }).await?;
+        let exclude = (!verdict.retry_same).then(|| primary.provider.id());
+        let targets = self
+            .ask(|reply| RouterMsg::PlanRace { exclude, reply })
+            .await?;
         if targets.is_empty() || (targets.len() == 1 && targets[0].provider == primary.provider) {
             // The only provider left was just tried: no race. Release what was admitted.
             for target in targets {
