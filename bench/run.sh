@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The relay's own cost, side by side with going direct and with a minimal forwarding proxy
+# (the floor), on loopback with release builds. One command: bench/run.sh [SECONDS]
+#
+# Starts: a fast mock upstream (examples/bench_mock.rs), a second mock that answers 503 at once,
+# the floor proxy (examples/bench_floor.rs), the relay on one provider, and the relay with a
+# failing primary in front of that provider. Drives load with wrk (installed from Debian if
+# missing) and prints added latency (p50/p99, concurrency 1, JSON and SSE), throughput with 32
+# connections, the relay's resident memory idle and under load, and the failover cost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-10}"
+BASE="${RELAYRACE_BENCH_PORT:-19100}"
+
+if ! command -v wrk >/dev/null; then
+  echo "wrk not found; installing it from Debian (apt-get install wrk)" >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || {
+    echo "could not install wrk: install it (apt-get install wrk) and run again" >&2; exit 1; }
+fi
+
+cargo build --release --quiet --bin relayrace --example bench_mock --example bench_floor
+BIN=target/release
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+MOCK=$((BASE + 1)); DOWN=$((BASE + 2)); FLOOR=$((BASE + 3)); RELAY=$((BASE + 4)); FAILOVER=$((BASE + 5))
+provider() { # name url priority
+  printf '  - name: %s\n    type: anthropic_compatible\n    base_url: http://127.0.0.1:%s\n    priority: %s\n' "$1" "$2" "$3"
+}
+{ echo "providers:"; provider mock "$MOCK" 1; } > "$WORK/relay.yaml"
+{ echo "routing:"; echo "  failover: true"; echo "health:"; echo "  failure_threshold: 1000000000"
+  echo "providers:"; provider down "$DOWN" 1; provider mock "$MOCK" 2; } > "$WORK/failover.yaml"
+
+"$BIN/examples/bench_mock" "127.0.0.1:$MOCK" & PIDS+=($!)
+"$BIN/examples/bench_mock" "127.0.0.1:$DOWN" 503 & PIDS+=($!)
+"$BIN/examples/bench_floor" "127.0.0.1:$FLOOR" "http://127.0.0.1:$MOCK/" & PIDS+=($!)
+"$BIN/relayrace" serve --config "$WORK/relay.yaml" --listen "127.0.0.1:$RELAY" 2>"$WORK/relay.log" & RELAY_PID=$!; PIDS+=($RELAY_PID)
+"$BIN/relayrace" serve --config "$WORK/failover.yaml" --listen "127.0.0.1:$FAILOVER" 2>"$WORK/failover.log" & PIDS+=($!)
+
+for port in $MOCK $DOWN $FLOOR $RELAY $FAILOVER; do
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+done
+rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+hwm() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+IDLE_RSS="$(rss $RELAY_PID)"
+
+# wrk's latency distribution in microseconds: "50%" and "99%" lines.
+to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s$/,"",v); print v*1000000}}'; }
+pct() { grep -E "^ +$2%" "$1" | awk '{print $2}' | to_us; }
+seq1() { # url script -> "p50 p99"
+  wrk -t1 -c1 -d"${SECS}s" --latency -s "bench/$2.lua" "$1" > "$WORK/out" 2>&1
+  echo "$(pct "$WORK/out" 50) $(pct "$WORK/out" 99)"
+}
+rps() { wrk -t2 -c32 -d"${SECS}s" -s bench/json.lua "$1" 2>&1 | awk '/Requests\/sec/ {print $2}'; }
+
+declare -A P50 P99
+for kind in json sse; do
+  for target in direct floor relay; do
+    case $target in direct) port=$MOCK;; floor) port=$FLOOR;; relay) port=$RELAY;; esac
+    read -r p50 p99 < <(seq1 "http://127.0.0.1:$port/v1/messages" "$kind")
+    P50[$target,$kind]=$p50; P99[$target,$kind]=$p99
+  done
+done
+read -r FO50 FO99 < <(seq1 "http://127.0.0.1:$FAILOVER/v1/messages" json)
+RPS_DIRECT="$(rps "http://127.0.0.1:$MOCK/v1/messages")"
+RPS_FLOOR="$(rps "http://127.0.0.1:$FLOOR/v1/messages")"
+RPS_RELAY="$(rps "http://127.0.0.1:$RELAY/v1/messages")"
+LOAD_RSS="$(hwm $RELAY_PID)"
+
+added() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a - b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
+echo
+echo "relayrace benchmark: $(nproc) cores, loopback, release build, ${SECS}s per measurement"
+echo
+printf '%-34s %10s %10s\n' "added latency over direct (µs)" "p50" "p99"
+for kind in json sse; do
+  for target in floor relay; do
+    printf '%-34s %10s %10s\n' "  $kind, $target" \
+      "$(added "${P50[$target,$kind]}" "${P50[direct,$kind]}")" \
+      "$(added "${P99[$target,$kind]}" "${P99[direct,$kind]}")"
+  done
+done
+printf '%-34s %10s %10s\n' "  json, direct itself" "${P50[direct,json]}" "${P99[direct,json]}"
+echo
+printf '%-34s %10s\n' "throughput, 32 connections (req/s)" ""
+printf '%-34s %10s\n' "  direct" "$RPS_DIRECT"
+printf '%-34s %10s %s\n' "  floor" "$RPS_FLOOR" "($(ratio "$RPS_FLOOR" "$RPS_DIRECT") of direct)"
+printf '%-34s %10s %s\n' "  relay" "$RPS_RELAY" "($(ratio "$RPS_RELAY" "$RPS_DIRECT") of direct, $(ratio "$RPS_RELAY" "$RPS_FLOOR") of the floor)"
+echo
+printf '%-34s %10s\n' "relay resident memory, idle (MB)" "$IDLE_RSS"
+printf '%-34s %10s\n' "relay resident memory, peak (MB)" "$LOAD_RSS"
+echo
+printf '%-34s %10s %10s\n' "failover after an immediate 503 (µs)" "p50" "p99"
+printf '%-34s %10s %10s\n' "  extra over the fallback alone" \
+  "$(added "$FO50" "${P50[relay,json]}")" "$(added "$FO99" "${P99[relay,json]}")"
