@@ -70,6 +70,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// A separate address for the operator endpoints (`/status`, `/metrics`,
+    /// `/v1/relay/events`); absent, they are served on `listen` beside the API.
+    pub admin_listen: Option<SocketAddr>,
     /// Largest request body accepted, in bytes (default 32 MiB); larger gets 413.
     pub max_body_bytes: usize,
     /// On SIGINT/SIGTERM, how long in-flight requests may finish before they are cancelled.
@@ -84,6 +87,10 @@ pub struct ClientsConfig {
     /// Names of environment variables, each holding one accepted relay key. Empty: no client
     /// authentication (bind to loopback then).
     pub api_key_envs: Vec<String>,
+    /// Name of the environment variable holding the operator key. Set: the operator endpoints
+    /// (`/status`, `/metrics`, `/v1/relay/events`) accept only that key. Absent: they accept
+    /// the client keys (or anyone, when there are none).
+    pub admin_key_env: Option<String>,
 }
 
 /// Logging.
@@ -255,6 +262,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            admin_listen: None,
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
         }

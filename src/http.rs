@@ -1,9 +1,14 @@
-//! The HTTP surface: the Anthropic Messages API over the runtime, plus models, health, status.
+//! The HTTP surface: the Anthropic Messages API over the runtime, models and health; and the
+//! operator endpoints (status, metrics, live events), on the same listener ([`app`]) or apart
+//! ([`api`] and [`admin`]).
 
+mod admin;
 mod auth;
 mod messages;
 mod relay_body;
+mod status;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +17,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, middleware};
-use relayrace_actors::{HealthState, ProviderSnapshot, RouterHandle, StrategyKind};
+use relayrace_actors::{RouterHandle, StrategyKind};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Secret;
 use crate::error::ApiError;
+use crate::observe::Observer;
 use crate::upstream::{Endpoint, RelayUpstream};
 
 /// What every handler shares.
@@ -29,6 +35,7 @@ pub struct AppState {
 struct Inner {
     router: RouterHandle<RelayUpstream>,
     settings: AppSettings,
+    observer: Observer,
 }
 
 /// Settings of the HTTP surface.
@@ -42,6 +49,12 @@ pub struct AppSettings {
     pub race_timeout: Duration,
     /// Accepted relay keys; empty means no client authentication.
     pub client_keys: Vec<Secret>,
+    /// The operator key; `None`: the operator endpoints take the client keys.
+    pub admin_key: Option<Secret>,
+    /// How many failover events a watcher may fall behind before it misses some.
+    pub event_capacity: usize,
+    /// Model names that metrics label as themselves (others are `other`).
+    pub known_models: HashSet<String>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Models served, with the provider serving each (`GET /v1/models`).
@@ -49,11 +62,25 @@ pub struct AppSettings {
 }
 
 impl AppState {
-    /// State over a running runtime.
+    /// State over a running runtime; starts its observers (call within a Tokio runtime).
     pub fn new(router: RouterHandle<RelayUpstream>, settings: AppSettings) -> Self {
+        let observer = Observer::start(
+            router.clone(),
+            settings.event_capacity,
+            settings.known_models.clone(),
+        );
         Self {
-            inner: Arc::new(Inner { router, settings }),
+            inner: Arc::new(Inner {
+                router,
+                settings,
+                observer,
+            }),
         }
+    }
+
+    /// The relay's observers: metrics, watchers' feeds, traffic figures.
+    pub fn observer(&self) -> &Observer {
+        &self.inner.observer
     }
 
     pub(crate) fn router(&self) -> &RouterHandle<RelayUpstream> {
@@ -65,9 +92,24 @@ impl AppState {
     }
 }
 
-/// The relay's routes.
+/// Every route on one listener: the API and the operator endpoints.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
+    let routes = api_routes(&state).merge(admin::routes(&state));
+    finish(routes, state)
+}
+
+/// The API alone (with `/health`), for a listener apart from the operator endpoints.
+pub fn api(state: AppState) -> Router {
+    finish(api_routes(&state), state)
+}
+
+/// The operator endpoints alone (with `/health`): `/status`, `/metrics`, `/v1/relay/events`.
+pub fn admin(state: AppState) -> Router {
+    finish(admin::routes(&state), state)
+}
+
+fn api_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
         .route(
             "/v1/messages",
             post(|state, request| messages::relay(state, request, Endpoint::Messages)),
@@ -77,14 +119,16 @@ pub fn app(state: AppState) -> Router {
             post(|state, request| messages::relay(state, request, Endpoint::CountTokens)),
         )
         .route("/v1/models", get(models))
-        .route("/status", get(status))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
-        ));
+        ))
+}
+
+fn finish(routes: Router<AppState>, state: AppState) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .merge(api)
+        .merge(routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -113,7 +157,7 @@ struct ModelEntry<'a> {
 
 /// `GET /v1/models`: the union of the providers' models, in the Anthropic list format.
 async fn models(State(state): State<AppState>) -> Response {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let data: Vec<ModelEntry<'_>> = state
         .settings()
         .models
@@ -130,69 +174,4 @@ async fn models(State(state): State<AppState>) -> Response {
     let last = data.last().map(|m| m.id);
     Json(json!({"data": data, "has_more": false, "first_id": first, "last_id": last}))
         .into_response()
-}
-
-#[derive(Serialize)]
-struct StatusProvider {
-    name: String,
-    priority: u32,
-    weight: u32,
-    state: HealthState,
-    circuit: &'static str,
-    probes_in_flight: u32,
-    since: Option<String>,
-    until: Option<String>,
-    consecutive_failures: Option<u32>,
-    counters: Option<relayrace_actors::Counters>,
-    last_error: Option<String>,
-    last_success_latency_ms: Option<u64>,
-}
-
-/// `GET /status`: the strategy and each provider's health, circuit state and counters.
-async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let snapshot = state
-        .router()
-        .snapshot()
-        .await
-        .map_err(|e| ApiError::from_route(&e))?;
-    let settings = state.settings();
-    let providers: Vec<StatusProvider> = snapshot.into_iter().map(status_row).collect();
-    Ok(Json(json!({
-        "strategy": settings.strategy.name(),
-        "failover": settings.failover,
-        "race_timeout_ms": settings.race_timeout.as_millis() as u64,
-        "providers": providers,
-    }))
-    .into_response())
-}
-
-fn status_row(row: ProviderSnapshot) -> StatusProvider {
-    let circuit = match row.state {
-        HealthState::Healthy | HealthState::CoolingDown => "closed",
-        HealthState::Unhealthy => "open",
-        HealthState::HalfOpen => "half_open",
-        HealthState::Disabled => "disabled",
-        HealthState::Failed => "failed",
-    };
-    let status = row.status.as_ref();
-    StatusProvider {
-        name: row.name,
-        priority: row.priority,
-        weight: row.weight,
-        state: row.state,
-        circuit,
-        probes_in_flight: row.probes_in_flight,
-        since: status.map(|s| rfc3339(s.since)),
-        until: status.and_then(|s| s.until).map(rfc3339),
-        consecutive_failures: status.map(|s| s.consecutive_failures),
-        counters: status.map(|s| s.counters),
-        last_error: status.and_then(|s| s.last_error.clone()),
-        last_success_latency_ms: status
-            .and_then(|s| s.last_success_latency)
-            .map(|d| d.as_millis() as u64),
-    }
-}
-
-fn rfc3339(time: std::time::SystemTime) -> String {
-    humantime_serde::re::humantime::format_rfc3339_millis(time).to_string()
 }

@@ -7,17 +7,22 @@
 //! has reached the client. After that commit point a stream is piped event by event, and a
 //! stream that breaks ends with an Anthropic error event, never as a truncated answer.
 //!
-//! [`Relay::start`] builds the runtime and the app; [`Relay::serve`] serves it; [`http::app`]
-//! gives the bare router for in-process tests.
+//! [`Relay::start`] builds the runtime and the app; [`Relay::serve`] serves it (or
+//! [`Relay::serve_split`], with the operator endpoints on a listener of their own);
+//! [`http::app`] gives the bare router for in-process tests. [`observe`] is what operators see
+//! (metrics, live events, traffic figures); [`cli`] the `watch` and `status` commands.
 
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod observe;
 pub mod server;
 pub mod telemetry;
 pub mod upstream;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -57,6 +62,9 @@ impl Relay {
             failover: config.routing.failover,
             race_timeout: config.routing.effective_race_timeout(),
             client_keys: resolved.client_keys.clone(),
+            admin_key: resolved.admin_key.clone(),
+            event_capacity: config.supervision.event_capacity,
+            known_models: known_models(resolved),
             max_body_bytes: config.server.max_body_bytes,
             models,
         };
@@ -68,9 +76,14 @@ impl Relay {
         })
     }
 
-    /// The HTTP app.
+    /// The HTTP app: the API and the operator endpoints.
     pub fn app(&self) -> axum::Router {
         http::app(self.state.clone())
+    }
+
+    /// The relay's observers (metrics, watchers' feeds, traffic figures).
+    pub fn observer(&self) -> &observe::Observer {
+        self.state.observer()
     }
 
     /// The runtime's router handle (health events, snapshot, enable/disable).
@@ -78,10 +91,52 @@ impl Relay {
         self.runtime.handle()
     }
 
-    /// Serves until `shutdown` resolves, drains in-flight requests within the grace period,
-    /// then stops the runtime.
+    /// Serves the API and the operator endpoints on `listener` until `shutdown` resolves,
+    /// drains in-flight requests within the grace period, then stops the runtime.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        server::serve(listener, self.app(), shutdown, self.grace).await;
+        let observer = self.state.observer().clone();
+        let stopping = async move {
+            shutdown.await;
+            // Watchers' event streams end now, or they would hold the drain to its grace.
+            observer.close();
+        };
+        server::serve(listener, self.app(), stopping, self.grace).await;
         self.runtime.shutdown(Duration::from_secs(1)).await;
     }
+
+    /// As [`Relay::serve`], with the API on `listener` and the operator endpoints (`/status`,
+    /// `/metrics`, `/v1/relay/events`) on `admin`.
+    pub async fn serve_split(
+        self,
+        listener: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let observer = self.state.observer().clone();
+        let api = http::api(self.state.clone());
+        let operator = http::admin(self.state.clone());
+        // Closing the observers (which ends the watchers' streams) stops both servers.
+        tokio::join!(
+            async {
+                shutdown.await;
+                observer.close();
+            },
+            server::serve(listener, api, observer.closed(), self.grace),
+            server::serve(admin, operator, observer.closed(), self.grace),
+        );
+        self.runtime.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+/// Model names metrics label as themselves: those the providers list or map.
+fn known_models(resolved: &Resolved) -> HashSet<String> {
+    let mut known = HashSet::new();
+    for provider in &resolved.providers {
+        known.extend(provider.config.models.iter().cloned());
+        for (from, to) in &provider.config.model_mapping {
+            known.insert(from.clone());
+            known.insert(to.clone());
+        }
+    }
+    known
 }

@@ -1,4 +1,4 @@
-//! The `relayrace` command: serve the relay, or check a config.
+//! The `relayrace` command: serve the relay, check a config, or watch a running relay.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use relayrace::Relay;
+use relayrace::cli::remote::{self, Remote};
 use relayrace::config::{self, Config, Resolved};
 
 /// An Anthropic Messages API relay that fails over between providers by racing them.
@@ -33,6 +34,11 @@ enum Command {
         #[arg(long, short, default_value = "config.example.yaml")]
         config: PathBuf,
     },
+    /// Watch a running relay: health transitions and failovers, one line each, with the
+    /// providers' table kept up to date below them on a terminal.
+    Watch(Remote),
+    /// Print a running relay's providers: state, since, failures, requests, failovers, latency.
+    Status(Remote),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config, listen } => serve(config, listen).await,
             Command::Check { config } => check(config),
+            Command::Watch(remote) => watch(&remote).await,
+            Command::Status(remote) => status(&remote).await,
         }
     })
 }
@@ -102,15 +110,25 @@ async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
         Ok(relay) => relay,
         Err(error) => return fail(&error.to_string()),
     };
-    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+    let listener = match bind(config.server.listen).await {
         Ok(listener) => listener,
-        Err(error) => {
-            return fail(&format!(
-                "cannot listen on {}: {error}",
-                config.server.listen
-            ));
-        }
+        Err(message) => return fail(&message),
     };
+    let admin = match config.server.admin_listen {
+        Some(addr) => match bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(message) => return fail(&message),
+        },
+        None => None,
+    };
+    let operator = config.server.admin_listen.unwrap_or(config.server.listen);
+    if !operator.ip().is_loopback() && resolved.admin_key.is_none() {
+        tracing::warn!(
+            listen = %operator,
+            "operator endpoints (/status, /metrics, /v1/relay/events) are served beyond loopback \
+             without clients.admin_key_env"
+        );
+    }
     let names: Vec<&str> = resolved
         .providers
         .iter()
@@ -119,12 +137,39 @@ async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
     tracing::info!(
         listen = %config.server.listen,
         strategy = config.routing.strategy.name(),
+        admin_listen = %operator,
         providers = ?names,
         "relayrace listening"
     );
-    relay.serve(listener, shutdown_signal()).await;
+    match admin {
+        Some(admin) => relay.serve_split(listener, admin, shutdown_signal()).await,
+        None => relay.serve(listener, shutdown_signal()).await,
+    }
     tracing::info!("relayrace stopped");
     ExitCode::SUCCESS
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| format!("cannot listen on {addr}: {error}"))
+}
+
+async fn watch(remote: &Remote) -> ExitCode {
+    match remote::watch(remote).await {
+        Ok(()) => {
+            eprintln!("relayrace: the relay ended the event stream (it is shutting down)");
+            ExitCode::SUCCESS
+        }
+        Err(message) => fail(&message),
+    }
+}
+
+async fn status(remote: &Remote) -> ExitCode {
+    match remote::status(remote).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
 }
 
 async fn shutdown_signal() {

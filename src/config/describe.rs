@@ -21,6 +21,18 @@ pub fn describe(resolved: &Resolved, config: &Config) -> String {
             [] => "client auth: off (no clients.api_key_envs)".to_owned(),
             vars => format!("client auth: on (keys from {})", vars.join(", ")),
         },
+        match config.server.admin_listen {
+            Some(admin) => format!("operator endpoints: on {admin}"),
+            None => "operator endpoints: on the listen address".to_owned(),
+        },
+        match (
+            &config.clients.admin_key_env,
+            config.clients.api_key_envs.is_empty(),
+        ) {
+            (Some(var), _) => format!("operator auth: on (key from {var})"),
+            (None, false) => "operator auth: the client keys".to_owned(),
+            (None, true) => "operator auth: off (no clients.admin_key_env)".to_owned(),
+        },
         format!("providers ({}):", resolved.providers.len()),
     ];
     lines.extend(resolved.providers.iter().map(provider_line));

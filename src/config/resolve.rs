@@ -18,6 +18,8 @@ pub struct Resolved {
     /// The accepted client keys, one per `clients.api_key_envs` entry; empty means no client
     /// authentication.
     pub client_keys: Vec<Secret>,
+    /// The operator key from `clients.admin_key_env`, when one is configured.
+    pub admin_key: Option<Secret>,
 }
 
 /// A provider left out because its key variable is unset or empty.
@@ -56,6 +58,16 @@ pub enum ResolveError {
         /// The variable.
         env_var: String,
     },
+    /// The operator key variable is unset or empty: the operator endpoints would otherwise be
+    /// open when a key was asked for.
+    #[error(
+        "admin key variable {env_var} (clients.admin_key_env) is unset or empty; set it, or \
+         remove clients.admin_key_env"
+    )]
+    MissingAdminKey {
+        /// The variable.
+        env_var: String,
+    },
 }
 
 fn no_providers_message(skipped: &[SkippedProvider]) -> String {
@@ -80,7 +92,8 @@ impl Config {
     /// # Errors
     ///
     /// [`ResolveError::MissingClientKey`] when a `clients.api_key_envs` variable is unset or
-    /// empty; [`ResolveError::NoProviders`] when no provider is left.
+    /// empty; [`ResolveError::MissingAdminKey`] when the `clients.admin_key_env` variable is;
+    /// [`ResolveError::NoProviders`] when no provider is left.
     pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Resolved, ResolveError> {
         let read = |var: &str| {
             env(var)
@@ -96,6 +109,12 @@ impl Config {
             })?;
             client_keys.push(key);
         }
+        let admin_key = match &self.clients.admin_key_env {
+            Some(var) => Some(read(var).ok_or_else(|| ResolveError::MissingAdminKey {
+                env_var: var.clone(),
+            })?),
+            None => None,
+        };
         let mut providers = Vec::new();
         let mut skipped = Vec::new();
         for provider in &self.providers {
@@ -122,6 +141,7 @@ impl Config {
             providers,
             skipped,
             client_keys,
+            admin_key,
         })
     }
 

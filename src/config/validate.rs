@@ -6,7 +6,7 @@ use relayrace_actors::ConfigError;
 
 use super::{AuthStyle, Config, ProviderConfig, ProviderKind, SimulatedConfig, TimeoutsConfig};
 
-/// Why an `api_key_env` or `clients.api_key_envs` entry is rejected.
+/// Why an `api_key_env`, a `clients.api_key_envs` entry or `clients.admin_key_env` is rejected.
 const NOT_A_VARIABLE: &str =
     "must name an environment variable (keys are never written in the config)";
 
@@ -21,6 +21,20 @@ impl Config {
                 "server.max_body_bytes",
                 "must be above zero",
             ));
+        }
+        if self.server.admin_listen == Some(self.server.listen) && self.server.listen.port() != 0 {
+            errors.push(ConfigError::new(
+                "server.admin_listen",
+                "must differ from server.listen (leave it out to serve both on one address)",
+            ));
+        }
+        if self
+            .clients
+            .admin_key_env
+            .as_deref()
+            .is_some_and(|var| !is_env_var_name(var))
+        {
+            errors.push(ConfigError::new("clients.admin_key_env", NOT_A_VARIABLE));
         }
         for (i, var) in self.clients.api_key_envs.iter().enumerate() {
             if !is_env_var_name(var) {

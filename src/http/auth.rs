@@ -1,13 +1,15 @@
 //! Optional client authentication: a relay key on `x-api-key` or `Authorization: Bearer`,
-//! compared in constant time against every accepted key.
+//! compared in constant time against every accepted key. The operator endpoints take the
+//! operator key instead, when one is configured.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use crate::config::Secret;
 use crate::error::ApiError;
 
 /// Rejects requests without an accepted relay key (when keys are configured).
@@ -17,10 +19,51 @@ pub(super) async fn require_key(
     next: Next,
 ) -> Response {
     let keys = &state.settings().client_keys;
+    admit(keys, request, next, ApiError::unauthenticated).await
+}
+
+/// Rejects requests to the operator endpoints without the operator key; without one
+/// configured, as [`require_key`].
+pub(super) async fn require_admin_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let settings = state.settings();
+    match &settings.admin_key {
+        Some(key) => {
+            admit(std::slice::from_ref(key), request, next, || {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication_error",
+                    "invalid or missing operator key",
+                )
+            })
+            .await
+        }
+        None => {
+            admit(
+                &settings.client_keys,
+                request,
+                next,
+                ApiError::unauthenticated,
+            )
+            .await
+        }
+    }
+}
+
+/// Runs the request when `keys` is empty or it presents one of them; else answers `refusal`.
+async fn admit(
+    keys: &[Secret],
+    request: Request,
+    next: Next,
+    refusal: impl FnOnce() -> ApiError,
+) -> Response {
     if keys.is_empty() || presented(request.headers()).is_some_and(|k| accepted(keys, k)) {
         next.run(request).await
     } else {
-        ApiError::unauthenticated().into_response()
+        refusal().into_response()
     }
 }
 
@@ -37,7 +80,7 @@ pub(super) fn presented(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 /// Whether `key` is one of `keys`; every key is compared, each in constant time.
-fn accepted(keys: &[crate::config::Secret], key: &[u8]) -> bool {
+fn accepted(keys: &[Secret], key: &[u8]) -> bool {
     keys.iter().fold(false, |found, accepted| {
         found | bool::from(accepted.expose().as_bytes().ct_eq(key))
     })
@@ -46,7 +89,6 @@ fn accepted(keys: &[crate::config::Secret], key: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
 
     #[test]
     fn reads_the_key_from_either_header() {

@@ -19,6 +19,7 @@ use super::AppState;
 use super::relay_body::{RequestLog, relay_stream};
 use crate::config::Secret;
 use crate::error::ApiError;
+use crate::observe::{Answer, RequestFacts, RouteSummary};
 use crate::upstream::{ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
 
 /// Longest a client may take to send its body.
@@ -41,6 +42,8 @@ pub(super) async fn relay(
 ) -> Response {
     let started = Instant::now();
     let request_id = next_request_id();
+    let observer = state.observer().clone();
+    let in_flight = observer.in_flight();
     let (parts, body) = request.into_parts();
     let relay_request = match read_request(&state, &parts, body, endpoint).await {
         Ok(request) => request,
@@ -51,6 +54,13 @@ pub(super) async fn relay(
                 outcome = "rejected",
                 "request finished"
             );
+            observer.finished(Answer {
+                provider: None,
+                model: "",
+                outcome: "rejected",
+                total: started.elapsed(),
+                first_event: None,
+            });
             return with_request_id(error.into_response(), &request_id);
         }
     };
@@ -60,15 +70,33 @@ pub(super) async fn relay(
         model = %relay_request.model,
         stream = relay_request.stream,
     );
-    let log = RequestLog {
+    let mut log = RequestLog {
         request_id: request_id.clone(),
         model: relay_request.model.clone(),
         started,
+        first_event: None,
+        observer,
+        _in_flight: in_flight,
     };
+    let routing = Instant::now();
     let routed = state.router().route(relay_request).instrument(span).await;
+    let elapsed = routing.elapsed();
+    let facts = RequestFacts {
+        request_id: &request_id,
+        model: &log.model,
+    };
     let response = match routed {
-        Ok(routed) => respond(&state, routed, log),
-        Err(error) => fail(&error, log),
+        Ok(routed) => {
+            let route = RouteSummary::answered(&routed.report);
+            log.observer.routed(&facts, &route, elapsed);
+            log.first_event = route.first_event;
+            respond(&state, routed, log)
+        }
+        Err(error) => {
+            log.observer
+                .routed(&facts, &RouteSummary::failed(&error), elapsed);
+            fail(&error, log)
+        }
     };
     with_request_id(response, &request_id)
 }

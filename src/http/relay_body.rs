@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -14,27 +15,41 @@ use relayrace_actors::{Provider, RouterHandle};
 use tokio::time::Instant;
 
 use crate::error::error_body;
+use crate::observe::{Answer, InFlight, Observer};
 use crate::upstream::{EventStream, RelayUpstream, StreamError};
 
-/// The request's one log line, written when the answer is complete.
+/// The request's one log line and its metrics, written when the answer is complete. The
+/// request counts as in flight until this drops.
 pub(super) struct RequestLog {
     pub(super) request_id: String,
     pub(super) model: String,
     pub(super) started: Instant,
+    /// The winner's time to its commit point.
+    pub(super) first_event: Option<Duration>,
+    pub(super) observer: Observer,
+    pub(super) _in_flight: InFlight,
 }
 
 impl RequestLog {
     pub(super) fn finish(&self, provider: &str, attempts: usize, status: u16, outcome: &str) {
+        let total = self.started.elapsed();
         tracing::info!(
             request_id = %self.request_id,
             model = %self.model,
             provider,
             attempts,
             status,
-            latency_ms = self.started.elapsed().as_millis() as u64,
+            latency_ms = total.as_millis() as u64,
             outcome,
             "request finished"
         );
+        self.observer.finished(Answer {
+            provider: Some(provider).filter(|p| !p.is_empty()),
+            model: &self.model,
+            outcome,
+            total,
+            first_event: self.first_event,
+        });
     }
 
     pub(super) fn streaming(self, provider: &str, attempts: usize, status: u16) -> StreamLog {

@@ -10,6 +10,7 @@
 mod auth;
 mod failover;
 mod input;
+mod observe;
 mod operations;
 mod streaming;
 

@@ -33,6 +33,25 @@ fn describe_never_prints_a_secret() {
         text.contains("client auth: on (keys from RELAY_KEY)"),
         "{text}"
     );
+    assert!(text.contains("operator auth: the client keys"), "{text}");
+}
+
+#[test]
+fn describe_shows_the_operator_listener_and_key_variable() {
+    let mut config = parse(EXAMPLE, &[]);
+    config.server.admin_listen = Some("127.0.0.1:8788".parse().unwrap());
+    config.clients.admin_key_env = Some("ADMIN_KEY".to_owned());
+    let resolved = resolved(&config, |_| Some(PLANTED.to_owned()));
+    let text = describe(&resolved, &config);
+    assert!(
+        text.contains("operator endpoints: on 127.0.0.1:8788"),
+        "{text}"
+    );
+    assert!(
+        text.contains("operator auth: on (key from ADMIN_KEY)"),
+        "{text}"
+    );
+    assert!(!text.contains("PLANTED"), "{text}");
 }
 
 #[test]
@@ -46,6 +65,8 @@ fn describe_shows_the_settings_and_names_the_skipped_variables() {
         "failover: on",
         "race timeout: 5s",
         "client auth: off",
+        "operator endpoints: on the listen address",
+        "operator auth: off (no clients.admin_key_env)",
         "  ollama: type anthropic_compatible, base_url http://127.0.0.1:11434/, priority 4, \
          weight 1, disabled, auth none (no api_key_env)",
         "  sim-flaky: type simulated, priority 5, weight 1, enabled, auth none (simulated), \

@@ -114,6 +114,29 @@ fn unset_client_key_variable_is_an_error_naming_it() {
 }
 
 #[test]
+fn the_admin_key_is_read_and_an_unset_one_is_an_error_naming_it() {
+    let mut config = with(vec![simulated("sim")]);
+    assert_eq!(resolved(&config, no_env).admin_key, None);
+    config.clients.admin_key_env = Some("ADMIN_KEY".to_owned());
+    let resolved = resolved(&config, |var| Some(format!(" value-of-{var} ")));
+    assert_eq!(
+        resolved.admin_key.as_ref().map(Secret::expose),
+        Some("value-of-ADMIN_KEY")
+    );
+    let err = match config.resolve(|_| Some(String::new())) {
+        Err(err) => err,
+        Ok(resolved) => panic!("expected an error, got {resolved:?}"),
+    };
+    assert_eq!(
+        err,
+        ResolveError::MissingAdminKey {
+            env_var: "ADMIN_KEY".to_owned()
+        }
+    );
+    assert!(err.to_string().contains("clients.admin_key_env"), "{err}");
+}
+
+#[test]
 fn client_keys_are_read_in_order() {
     let mut config = with(vec![simulated("sim")]);
     config.clients.api_key_envs = vec!["RELAY_KEY_A".to_owned(), "RELAY_KEY_B".to_owned()];

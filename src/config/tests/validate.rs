@@ -212,6 +212,24 @@ fn client_key_variables_must_be_variable_names() {
 }
 
 #[test]
+fn the_admin_key_variable_must_be_a_variable_name() {
+    let mut config = with(vec![simulated("sim")]);
+    config.clients.admin_key_env = Some("ADMIN_KEY".to_owned());
+    assert_eq!(paths(&config), Vec::<String>::new());
+    config.clients.admin_key_env = Some("ak-secret-1".to_owned());
+    assert_eq!(paths(&config), ["clients.admin_key_env"]);
+}
+
+#[test]
+fn the_admin_listener_must_differ_from_the_main_one() {
+    let mut config = with(vec![simulated("sim")]);
+    config.server.admin_listen = Some("127.0.0.1:8788".parse().unwrap());
+    assert_eq!(paths(&config), Vec::<String>::new());
+    config.server.admin_listen = Some(config.server.listen);
+    assert_eq!(paths(&config), ["server.admin_listen"]);
+}
+
+#[test]
 fn provider_names_must_be_safe_in_a_header() {
     let config = with(vec![simulated("sim one\n")]);
     assert_eq!(paths(&config), ["providers[0].name"]);

@@ -1,0 +1,90 @@
+//! `GET /status`: the strategy, and each provider's health, circuit, counters and traffic
+//! (requests answered, failovers, p50/p99 latency and time to first event).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use relayrace_actors::{Counters, HealthState, ProviderSnapshot};
+use serde::Serialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::observe::Traffic;
+use crate::observe::event::{millis, rfc3339};
+
+/// Longest `/status` waits for the traffic figures before it answers without them.
+const TRAFFIC_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Serialize)]
+struct StatusProvider {
+    name: String,
+    priority: u32,
+    weight: u32,
+    state: HealthState,
+    circuit: &'static str,
+    probes_in_flight: u32,
+    since: Option<String>,
+    until: Option<String>,
+    consecutive_failures: Option<u32>,
+    counters: Option<Counters>,
+    last_error: Option<String>,
+    last_success_latency_ms: Option<u64>,
+    #[serde(flatten)]
+    traffic: Traffic,
+}
+
+/// `GET /status`.
+pub(super) async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let snapshot = state
+        .router()
+        .snapshot()
+        .await
+        .map_err(|e| ApiError::from_route(&e))?;
+    let mut traffic = tokio::time::timeout(TRAFFIC_WAIT, state.observer().traffic())
+        .await
+        .unwrap_or_default();
+    let settings = state.settings();
+    let providers: Vec<StatusProvider> = snapshot
+        .into_iter()
+        .map(|row| {
+            let traffic = traffic.remove(&row.name).unwrap_or_default();
+            status_row(row, traffic)
+        })
+        .collect();
+    Ok(Json(json!({
+        "strategy": settings.strategy.name(),
+        "failover": settings.failover,
+        "race_timeout_ms": millis(settings.race_timeout),
+        "providers": providers,
+    }))
+    .into_response())
+}
+
+fn status_row(row: ProviderSnapshot, traffic: Traffic) -> StatusProvider {
+    let circuit = match row.state {
+        HealthState::Healthy | HealthState::CoolingDown => "closed",
+        HealthState::Unhealthy => "open",
+        HealthState::HalfOpen => "half_open",
+        HealthState::Disabled => "disabled",
+        HealthState::Failed => "failed",
+    };
+    let status = row.status.as_ref();
+    StatusProvider {
+        name: row.name,
+        priority: row.priority,
+        weight: row.weight,
+        state: row.state,
+        circuit,
+        probes_in_flight: row.probes_in_flight,
+        since: status.map(|s| rfc3339(s.since)),
+        until: status.and_then(|s| s.until).map(rfc3339),
+        consecutive_failures: status.map(|s| s.consecutive_failures),
+        counters: status.map(|s| s.counters),
+        last_error: status.and_then(|s| s.last_error.clone()),
+        last_success_latency_ms: status.and_then(|s| s.last_success_latency).map(millis),
+        traffic,
+    }
+}

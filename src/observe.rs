@@ -1,0 +1,204 @@
+//! Watching the relay work: what the people who run it see.
+//!
+//! ```text
+//!   request handler ──routed/finished──▶ Observer ──▶ Metrics (counters, gauges, histograms)
+//!        (never waits)                      │      ├─▶ failover broadcast ──▶ Feed (one per watcher)
+//!                                           │      └─▶ ledger task (try_send) ◀── /status asks
+//!   runtime health events ─────────────────────────────▶ Feed, ledger (health gauges)
+//! ```
+//!
+//! Nothing on the request path awaits a watcher or a lock: metrics are atomics in a recorder
+//! this relay owns, failovers go to a bounded broadcast (a slow watcher is told what it missed),
+//! and per-provider latency windows live in one task fed by `try_send`.
+
+pub mod event;
+mod feed;
+mod ledger;
+pub mod metrics;
+mod outcome;
+mod samples;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use relayrace_actors::{RouteError, RouterHandle};
+use tokio::sync::{broadcast, watch};
+
+pub use event::RelayEvent;
+pub use feed::Feed;
+pub use ledger::Traffic;
+pub use metrics::Metrics;
+
+pub(crate) use ledger::LedgerMsg;
+pub(crate) use metrics::InFlight;
+pub(crate) use outcome::RouteSummary;
+
+use event::{AttemptSummary, Failover, millis, rfc3339};
+use ledger::LedgerHandle;
+
+use crate::upstream::RelayUpstream;
+
+/// The observers of one relay. Cheap to clone.
+#[derive(Clone)]
+pub struct Observer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    router: RouterHandle<RelayUpstream>,
+    metrics: Metrics,
+    failovers: broadcast::Sender<Failover>,
+    ledger: LedgerHandle,
+    closing: watch::Sender<bool>,
+    models: HashSet<String>,
+}
+
+/// A request as its observers know it.
+pub(crate) struct RequestFacts<'a> {
+    /// Its id.
+    pub(crate) request_id: &'a str,
+    /// Its model.
+    pub(crate) model: &'a str,
+}
+
+impl Observer {
+    /// Observers over `router`; a watcher may fall `capacity` failover events behind before it
+    /// misses some. `models` are the model names metrics label as themselves (any other is
+    /// `other`, so clients cannot grow the label set). Spawns the ledger task (call within a
+    /// Tokio runtime).
+    pub fn start(
+        router: RouterHandle<RelayUpstream>,
+        capacity: usize,
+        models: HashSet<String>,
+    ) -> Self {
+        let metrics = Metrics::new();
+        let ledger = LedgerHandle::start(router.clone(), metrics.clone());
+        Observer {
+            inner: Arc::new(Inner {
+                router,
+                metrics,
+                failovers: broadcast::channel(capacity.max(1)).0,
+                ledger,
+                closing: watch::Sender::new(false),
+                models,
+            }),
+        }
+    }
+
+    /// The relay's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// A new watcher: a snapshot of every provider, then events as they come.
+    pub async fn watch(&self) -> Result<Feed, RouteError> {
+        let inner = &self.inner;
+        Feed::start(
+            inner.router.clone(),
+            inner.failovers.subscribe(),
+            inner.closing.subscribe(),
+            inner.metrics.clone(),
+        )
+        .await
+    }
+
+    /// Ends every watcher's feed (the relay is shutting down: their streams must not hold it).
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Observer::close`] is called.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut closing = self.inner.closing.subscribe();
+        async move {
+            // A dropped sender means the observers are gone: closed too.
+            let _ = closing.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// Every provider's traffic, by name.
+    pub async fn traffic(&self) -> HashMap<String, Traffic> {
+        self.inner.ledger.traffic().await
+    }
+
+    /// A request entered the relay; it counts as in flight until the guard drops.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        self.inner.metrics.in_flight()
+    }
+
+    /// A route ended after `elapsed`: records its attempts, failover and race, and publishes a
+    /// failover event when the primary failed over. Never waits.
+    pub(crate) fn routed(
+        &self,
+        request: &RequestFacts<'_>,
+        route: &RouteSummary<'_>,
+        elapsed: Duration,
+    ) {
+        let overhead = elapsed.saturating_sub(route.upstream_time());
+        self.inner.metrics.routed(route, overhead);
+        let (Some(primary), Some(cause)) = (route.primary(), &route.failover) else {
+            return;
+        };
+        self.inner.ledger.tell(LedgerMsg::FailedOver {
+            primary: primary.to_owned(),
+        });
+        let failover = Failover {
+            request_id: request.request_id.to_owned(),
+            model: request.model.to_owned(),
+            primary: primary.to_owned(),
+            cause: cause.clone(),
+            winner: route.winner.map(str::to_owned),
+            attempts: route.attempts.iter().map(AttemptSummary::from).collect(),
+            duration_ms: millis(elapsed),
+            at: rfc3339(SystemTime::now()),
+        };
+        // No watcher is not an error.
+        let _ = self.inner.failovers.send(failover);
+    }
+
+    /// A request ended (see [`Answer`]). Never waits.
+    pub(crate) fn finished(&self, answer: Answer<'_>) {
+        let total = (answer.outcome == "ok").then_some(answer.total);
+        let model = match answer.model {
+            "" => "none",
+            known if self.inner.models.contains(known) => known,
+            _ => "other",
+        };
+        self.inner.metrics.request_finished(
+            answer.provider.unwrap_or("none"),
+            model,
+            answer.outcome,
+            total,
+        );
+        let answered = !matches!(answer.outcome, "error" | "rejected");
+        if let Some(provider) = answer.provider.filter(|_| answered) {
+            self.inner.ledger.tell(LedgerMsg::Answered {
+                provider: provider.to_owned(),
+                total,
+                first_event: answer.first_event,
+            });
+        }
+    }
+}
+
+/// How a request ended, for [`Observer::finished`].
+pub(crate) struct Answer<'a> {
+    /// The provider that answered (for an error, the last one tried), if any.
+    pub(crate) provider: Option<&'a str>,
+    /// The request's model; empty when the request was rejected before it was read.
+    pub(crate) model: &'a str,
+    /// `ok`, `error`, `stream_failed`, `client_closed` or `rejected`.
+    pub(crate) outcome: &'a str,
+    /// Time in the relay.
+    pub(crate) total: Duration,
+    /// The winner's time to its commit point.
+    pub(crate) first_event: Option<Duration>,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer(..)")
+    }
+}

@@ -1,0 +1,272 @@
+//! The relay's Prometheus metrics: every name and label in one place, recorded through the
+//! `metrics` facade into a recorder this relay owns (never the process-global one, so two relays
+//! in one process — tests — count apart), rendered by `GET /metrics`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `relayrace_requests_total` | counter | `provider`, `model`, `outcome` |
+//! | `relayrace_requests_in_flight` | gauge | |
+//! | `relayrace_attempts_total` | counter | `provider`, `outcome` |
+//! | `relayrace_attempt_failures_total` | counter | `provider`, `cause` |
+//! | `relayrace_failovers_total` | counter | `provider` (the primary), `cause` |
+//! | `relayrace_races_total` | counter | `result` |
+//! | `relayrace_race_wins_total` | counter | `provider` |
+//! | `relayrace_race_losers_cancelled_total` | counter | `provider` |
+//! | `relayrace_provider_health` | gauge | `provider`, `state` |
+//! | `relayrace_health_transitions_total` | counter | `provider`, `from`, `to` |
+//! | `relayrace_time_to_first_event_seconds` | histogram | `provider` |
+//! | `relayrace_request_duration_seconds` | histogram | `provider` |
+//! | `relayrace_overhead_seconds` | histogram | |
+//! | `relayrace_watcher_missed_events_total` | counter | `stream` |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
+use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
+
+use super::outcome::{RouteSummary, cause, outcome_name};
+
+const REQUESTS: &str = "relayrace_requests_total";
+const IN_FLIGHT: &str = "relayrace_requests_in_flight";
+const ATTEMPTS: &str = "relayrace_attempts_total";
+const ATTEMPT_FAILURES: &str = "relayrace_attempt_failures_total";
+const FAILOVERS: &str = "relayrace_failovers_total";
+const RACES: &str = "relayrace_races_total";
+const RACE_WINS: &str = "relayrace_race_wins_total";
+const RACE_LOSERS: &str = "relayrace_race_losers_cancelled_total";
+const HEALTH: &str = "relayrace_provider_health";
+const TRANSITIONS: &str = "relayrace_health_transitions_total";
+const FIRST_EVENT: &str = "relayrace_time_to_first_event_seconds";
+const DURATION: &str = "relayrace_request_duration_seconds";
+const OVERHEAD: &str = "relayrace_overhead_seconds";
+const WATCHER_MISSED: &str = "relayrace_watcher_missed_events_total";
+
+/// Every health state, for the one-hot `relayrace_provider_health` gauge.
+const STATES: [HealthState; 6] = [
+    HealthState::Healthy,
+    HealthState::Unhealthy,
+    HealthState::HalfOpen,
+    HealthState::CoolingDown,
+    HealthState::Disabled,
+    HealthState::Failed,
+];
+
+/// Upstream latencies, 5 ms to 10 min.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// The relay's own time, 50 µs to 1 s.
+const OVERHEAD_BUCKETS: [f64; 12] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
+];
+
+/// The relay's metrics. Cheap to clone; recording never blocks on anything but atomics.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+}
+
+impl Metrics {
+    /// A fresh set of metrics, every one described.
+    pub fn new() -> Self {
+        let builder = with_buckets().unwrap_or_else(|error| {
+            tracing::warn!(error = %error, "metrics: histograms fall back to summaries");
+            PrometheusBuilder::new()
+        });
+        let metrics = Metrics {
+            recorder: Arc::new(builder.build_recorder()),
+        };
+        metrics.record(describe);
+        metrics
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.recorder.handle().render()
+    }
+
+    /// Drains histogram samples into their buckets; run it now and then so memory stays flat
+    /// when nobody scrapes.
+    pub(crate) fn upkeep(&self) {
+        self.recorder.handle().run_upkeep();
+    }
+
+    fn record(&self, f: impl FnOnce()) {
+        metrics::with_local_recorder(self.recorder.as_ref(), f);
+    }
+
+    /// A request is in the relay until the returned guard drops.
+    pub(crate) fn in_flight(&self) -> InFlight {
+        self.record(|| gauge!(IN_FLIGHT).increment(1.0));
+        InFlight(self.clone())
+    }
+
+    /// A request ended: answered by `provider` (`none` when nobody answered) with `outcome`,
+    /// after `total` in the relay.
+    pub(crate) fn request_finished(
+        &self,
+        provider: &str,
+        model: &str,
+        outcome: &str,
+        total: Option<Duration>,
+    ) {
+        let (provider, model, outcome) =
+            (provider.to_owned(), model.to_owned(), outcome.to_owned());
+        self.record(|| {
+            if let Some(total) = total {
+                histogram!(DURATION, "provider" => provider.clone()).record(total.as_secs_f64());
+            }
+            counter!(REQUESTS, "provider" => provider, "model" => model, "outcome" => outcome)
+                .increment(1);
+        });
+    }
+
+    /// A route ended: its attempts, failover, race, the winner's time to first event and the
+    /// relay's `overhead`.
+    pub(crate) fn routed(&self, route: &RouteSummary<'_>, overhead: Duration) {
+        self.record(|| {
+            for attempt in route.attempts {
+                record_attempt(attempt, route.race.is_some());
+            }
+            if let (Some(primary), Some(cause)) = (route.primary(), &route.failover) {
+                counter!(FAILOVERS, "provider" => primary.to_owned(), "cause" => cause.clone())
+                    .increment(1);
+            }
+            if let Some(race) = route.race {
+                counter!(RACES, "result" => race.name()).increment(1);
+                if let Some(winner) = route.winner {
+                    counter!(RACE_WINS, "provider" => winner.to_owned()).increment(1);
+                }
+            }
+            if let (Some(first_event), Some(winner)) = (route.first_event, route.winner) {
+                histogram!(FIRST_EVENT, "provider" => winner.to_owned())
+                    .record(first_event.as_secs_f64());
+            }
+            histogram!(OVERHEAD).record(overhead.as_secs_f64());
+        });
+    }
+
+    /// `provider` is now in `state` (the one-hot health gauge).
+    pub(crate) fn health_state(&self, provider: &str, state: HealthState) {
+        self.record(|| {
+            for each in STATES {
+                let value = if each == state { 1.0 } else { 0.0 };
+                gauge!(HEALTH, "provider" => provider.to_owned(), "state" => each.name())
+                    .set(value);
+            }
+        });
+    }
+
+    /// `provider` went from `from` to `to`.
+    pub(crate) fn health_changed(&self, provider: &str, from: HealthState, to: HealthState) {
+        self.record(|| {
+            counter!(TRANSITIONS, "provider" => provider.to_owned(), "from" => from.name(), "to" => to.name())
+                .increment(1);
+        });
+        self.health_state(provider, to);
+    }
+
+    /// A watcher of `GET /v1/relay/events` missed `missed` events of `stream`.
+    pub(crate) fn watcher_missed(&self, stream: &'static str, missed: u64) {
+        self.record(|| counter!(WATCHER_MISSED, "stream" => stream).increment(missed));
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics(..)")
+    }
+}
+
+/// One attempt's counters (inside [`Metrics::record`]); a cancelled attempt of a race is a
+/// cancelled loser.
+fn record_attempt(attempt: &AttemptRecord, raced: bool) {
+    let provider = attempt.provider.name().to_owned();
+    let outcome = outcome_name(&attempt.outcome);
+    counter!(ATTEMPTS, "provider" => provider.clone(), "outcome" => outcome).increment(1);
+    match &attempt.outcome {
+        AttemptOutcome::Failed(error) => {
+            counter!(ATTEMPT_FAILURES, "provider" => provider, "cause" => cause(error))
+                .increment(1);
+        }
+        AttemptOutcome::Cancelled if raced => {
+            counter!(RACE_LOSERS, "provider" => provider).increment(1);
+        }
+        _ => {}
+    }
+}
+
+/// Counts a request in flight until dropped.
+pub(crate) struct InFlight(Metrics);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.record(|| gauge!(IN_FLIGHT).decrement(1.0));
+    }
+}
+
+fn with_buckets() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(OVERHEAD.to_owned()), &OVERHEAD_BUCKETS)
+}
+
+fn describe() {
+    describe_counter!(
+        REQUESTS,
+        "Requests by the provider that answered (`none`: nobody), model (`other`: one no provider \
+         lists) and outcome (ok, error, stream_failed, client_closed, rejected)"
+    );
+    describe_gauge!(IN_FLIGHT, "Requests in the relay now, streams included");
+    describe_counter!(ATTEMPTS, "Upstream attempts by provider and outcome");
+    describe_counter!(
+        ATTEMPT_FAILURES,
+        "Failed upstream attempts by cause: status code, timeout, connection or other"
+    );
+    describe_counter!(
+        FAILOVERS,
+        "Requests whose primary failed with a failover trigger, by primary and cause"
+    );
+    describe_counter!(
+        RACES,
+        "Failover races by result: won, all_failed, timed_out"
+    );
+    describe_counter!(RACE_WINS, "Failover races won, by provider");
+    describe_counter!(
+        RACE_LOSERS,
+        "Race attempts cancelled because another won or time ran out"
+    );
+    describe_gauge!(
+        HEALTH,
+        "1 for each provider's current health state, 0 for the others"
+    );
+    describe_counter!(TRANSITIONS, "Health state changes by provider, from and to");
+    describe_histogram!(
+        FIRST_EVENT,
+        metrics::Unit::Seconds,
+        "The winning attempt's time to its commit point (for a stream, its first event)"
+    );
+    describe_histogram!(
+        DURATION,
+        metrics::Unit::Seconds,
+        "Whole requests answered with success, stream included, by the provider that answered"
+    );
+    describe_histogram!(
+        OVERHEAD,
+        metrics::Unit::Seconds,
+        "Time in the relay per routed request, less the upstream time on its critical path"
+    );
+    describe_counter!(
+        WATCHER_MISSED,
+        "Events a slow watcher of /v1/relay/events missed, by stream"
+    );
+}
