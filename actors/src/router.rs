@@ -5,6 +5,8 @@
 pub(crate) mod handle;
 pub mod strategy;
 
+use std::sync::Arc;
+
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -20,6 +22,12 @@ use strategy::{Candidate, Strategy};
 
 /// Where the current router lives; replaced when the supervisor restarts it.
 pub(crate) type RouterSlot = watch::Receiver<Option<ActorRef<RouterMsg>>>;
+
+/// The router's published answer to "who is the primary?" when it needs no decision: under
+/// `failover`, the highest-priority provider when it is healthy (not half-open, which would
+/// take a probe slot). `None` sends requests through the router. Requests read it without a
+/// message; the router republishes it after every change of its table.
+pub(crate) type FastPrimary = Arc<watch::Sender<Option<Target>>>;
 
 /// A provider picked for an attempt, with the actor its outcome goes to.
 #[derive(Clone)]
@@ -103,6 +111,7 @@ pub(crate) struct RouterArgs {
     pub(crate) strategy: StrategyKind,
     pub(crate) seed: u64,
     pub(crate) max_probes: u32,
+    pub(crate) fast_primary: FastPrimary,
 }
 
 struct Entry {
@@ -117,6 +126,7 @@ pub(crate) struct RouterState {
     max_probes: u32,
     closed: bool,
     candidates: Vec<Candidate>,
+    fast_primary: FastPrimary,
 }
 
 pub(crate) struct RouterActor;
@@ -150,13 +160,16 @@ impl Actor for RouterActor {
                 probes: 0,
             });
         }
-        Ok(RouterState {
+        let state = RouterState {
             candidates: Vec::with_capacity(entries.len()),
             entries,
             strategy: Strategy::new(args.strategy, args.seed),
             max_probes: args.max_probes,
             closed: false,
-        })
+            fast_primary: args.fast_primary,
+        };
+        state.publish();
+        Ok(state)
     }
 
     async fn handle(
@@ -186,6 +199,7 @@ impl Actor for RouterActor {
                         entry.probes = 0;
                     }
                 }
+                state.publish();
             }
             RouterMsg::ProbeReleased { id } => {
                 if let Some(entry) = state.entries.get_mut(id.index()) {
@@ -198,12 +212,14 @@ impl Actor for RouterActor {
                     entry.state = HealthState::Healthy;
                     entry.probes = 0;
                 }
+                state.publish();
             }
             RouterMsg::ProviderFailed { id } => {
                 if let Some(entry) = state.entries.get_mut(id.index()) {
                     entry.seat.actor = None;
                     entry.state = HealthState::Failed;
                 }
+                state.publish();
             }
             RouterMsg::FindProvider { name, reply } => {
                 let found = state
@@ -217,6 +233,7 @@ impl Actor for RouterActor {
             }
             RouterMsg::Close { reply } => {
                 state.closed = true;
+                state.publish();
                 let _ = reply.send(());
             }
             #[cfg(any(test, feature = "test-util"))]
@@ -227,6 +244,26 @@ impl Actor for RouterActor {
 }
 
 impl RouterState {
+    /// Republishes the primary requests may take without asking (see [`FastPrimary`]).
+    fn publish(&self) {
+        let fast = if self.closed || self.strategy.kind() != StrategyKind::Failover {
+            None
+        } else {
+            self.entries
+                .iter()
+                .filter(|entry| self.available(entry))
+                .min_by_key(|entry| entry.seat.priority)
+                .filter(|entry| entry.state == HealthState::Healthy)
+                .and_then(|entry| {
+                    Some(Target {
+                        provider: entry.seat.provider.clone(),
+                        actor: entry.seat.actor.clone()?,
+                    })
+                })
+        };
+        self.fast_primary.send_replace(fast);
+    }
+
     fn available(&self, entry: &Entry) -> bool {
         entry.seat.actor.is_some()
             && match entry.state {

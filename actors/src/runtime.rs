@@ -63,6 +63,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
         }
         let events = EventBus::new(config.supervision.event_capacity);
         let (slot, router_slot) = watch::channel(None::<ActorRef<RouterMsg>>);
+        let fast_primary = Arc::new(watch::Sender::new(None));
         let providers: Vec<Provider> = config
             .providers
             .iter()
@@ -99,6 +100,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
                 strategy: config.routing.strategy,
                 seed: config.routing.seed.unwrap_or_else(clock_seed),
                 max_probes: config.health.half_open_probes,
+                fast_primary: fast_primary.clone(),
             },
             slot,
             policy: config.supervision.clone(),
@@ -118,6 +120,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
             triggers,
             failover: config.routing.failover,
             race_timeout: config.routing.effective_race_timeout(),
+            fast_primary,
             supervisor: supervisor.get_cell(),
             live: live.clone(),
             events,

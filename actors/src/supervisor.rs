@@ -225,6 +225,7 @@ impl SupervisorState {
         if !self.router.may_restart(&self.policy, Instant::now()) {
             // Without a router nothing can be routed: give up, handles report the runtime stopped.
             self.slot.send_replace(None);
+            self.router.args.fast_primary.send_replace(None);
             return Err(format!("router crashed too often: {why}").into());
         }
         let (router, _) = Actor::spawn_linked(
@@ -259,6 +260,7 @@ impl SupervisorState {
             }
         }
         self.slot.send_replace(None);
+        self.router.args.fast_primary.send_replace(None);
         if let Some(router) = router {
             let _ = router.stop_and_wait(None, wait).await;
         }

@@ -8,7 +8,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorCell, ActorRef, RpcReplyPort};
 use tokio::sync::oneshot;
 
-use super::{ProviderSnapshot, RouterMsg, RouterSlot, Target};
+use super::{FastPrimary, ProviderSnapshot, RouterMsg, RouterSlot, Target};
 use crate::error::{AttemptError, RouteError};
 use crate::events::{EventBus, HealthEvents};
 use crate::provider::{OutcomeGuard, ProviderMsg, Reported};
@@ -31,6 +31,7 @@ pub(crate) struct Shared<U: Upstream> {
     pub(crate) triggers: Triggers,
     pub(crate) failover: bool,
     pub(crate) race_timeout: Duration,
+    pub(crate) fast_primary: FastPrimary,
     pub(crate) supervisor: ActorCell,
     pub(crate) live: Live,
     pub(crate) events: EventBus,
@@ -62,6 +63,9 @@ impl<U: Upstream> RouterHandle<U> {
 
     /// The strategy's pick among providers in rotation, without performing anything.
     pub async fn select(&self) -> Result<Provider, RouteError> {
+        if let Some(primary) = self.shared.fast_primary.borrow().as_ref() {
+            return Ok(primary.provider.clone());
+        }
         self.ask(|reply| RouterMsg::Select { reply }).await?
     }
 
@@ -72,7 +76,11 @@ impl<U: Upstream> RouterHandle<U> {
         request: impl Into<Arc<U::Request>>,
     ) -> Result<Routed<U::Response>, RouteError> {
         let request = request.into();
-        let primary = self.ask(|reply| RouterMsg::PlanPrimary { reply }).await??;
+        let fast = self.shared.fast_primary.borrow().clone();
+        let primary = match fast {
+            Some(primary) => primary,
+            None => self.ask(|reply| RouterMsg::PlanPrimary { reply }).await??,
+        };
         let outcome = OutcomeGuard::start(primary.actor.clone());
         let result = self
             .shared
