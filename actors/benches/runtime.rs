@@ -1,5 +1,7 @@
-//! Runtime micro-benchmarks: `select` round trip, `route` with an immediately successful fake, a
-//! race of 3 after the primary fails, and how `select`/`route` grow with the number of providers.
+//! Runtime micro-benchmarks: `select` and `route` with an immediately successful fake — under
+//! `failover` (the primary is read from the router's published view, no message) and under
+//! `round_robin` (a round trip through the router actor) —, a race of 3 after the primary fails,
+//! and how the router round trip grows with the number of providers.
 //!
 //! Run with `cargo bench -p relayrace-actors --bench runtime`.
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use relayrace_actors::testing::{FakeUpstream, Step};
-use relayrace_actors::{ProviderSettings, Runtime, RuntimeConfig};
+use relayrace_actors::{ProviderSettings, Runtime, RuntimeConfig, StrategyKind};
 use tokio::runtime::Runtime as Tokio;
 
 fn tokio() -> Tokio {
@@ -27,6 +29,7 @@ fn config(providers: usize) -> RuntimeConfig {
     let mut config = RuntimeConfig::with_providers(
         (0..providers).map(|i| ProviderSettings::new(format!("p{i}")).priority(i as u32 + 1)),
     );
+    config.routing.seed = Some(1);
     // Failures in the race benchmark must not eject the failing primary.
     config.health.failure_threshold = u32::MAX;
     config
@@ -46,6 +49,25 @@ fn select_and_route(c: &mut Criterion) {
             .iter(|| async { black_box(handle.select().await) })
     });
     c.bench_function("route", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(handle.route("request".to_owned()).await) })
+    });
+    rt.block_on(runtime.shutdown(Duration::from_secs(1)));
+
+    let mut round_robin = config(3);
+    round_robin.routing.strategy = StrategyKind::RoundRobin;
+    let runtime = rt
+        .block_on(Runtime::start(
+            round_robin,
+            FakeUpstream::new().otherwise(Step::ok()),
+        ))
+        .expect("runtime");
+    let handle = runtime.handle();
+    c.bench_function("select_via_router", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(handle.select().await) })
+    });
+    c.bench_function("route_via_router", |b| {
         b.to_async(&rt)
             .iter(|| async { black_box(handle.route("request".to_owned()).await) })
     });
@@ -75,9 +97,12 @@ fn scaling(c: &mut Criterion) {
     let mut group = c.benchmark_group("providers");
     for providers in [3, 50, 500] {
         let rt = tokio();
+        // Round robin: every pick goes through the router, over every provider in rotation.
+        let mut config = config(providers);
+        config.routing.strategy = StrategyKind::RoundRobin;
         let runtime = rt
             .block_on(Runtime::start(
-                config(providers),
+                config,
                 FakeUpstream::new().otherwise(Step::ok()),
             ))
             .expect("runtime");
