@@ -64,7 +64,8 @@ pub struct Verdict {
     /// Whether the error starts a failover race.
     pub failover: bool,
     /// Whether the same provider may race again for this request. Not after a timeout (a
-    /// silent provider would only hold a connection open again) nor an auth error.
+    /// silent provider would only hold a connection open again), a rate limit (it asked for
+    /// less traffic; asking again at once is the burst it refused) nor an auth error.
     pub retry_same: bool,
     /// What the error does to the provider's health.
     pub health: HealthEffect,
@@ -120,7 +121,7 @@ impl Triggers {
             other => HealthEffect::Failure(other.to_string()),
         };
         let retry_same = !matches!(error, AttemptError::Timeout { .. })
-            && !matches!(error.status_code(), Some(401 | 403));
+            && !matches!(error.status_code(), Some(401 | 403 | 429));
         Verdict {
             failover,
             retry_same,
@@ -204,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn a_timed_out_or_unauthorized_provider_is_not_retried_for_the_same_request() {
+    fn a_timed_out_rate_limited_or_unauthorized_provider_is_not_retried_for_the_same_request() {
         let triggers = Triggers::default();
         assert!(
             !triggers
@@ -215,6 +216,8 @@ mod tests {
         );
         assert!(!triggers.judge(&AttemptError::status(401)).retry_same);
         assert!(!triggers.judge(&AttemptError::status(403)).retry_same);
+        assert!(!triggers.judge(&AttemptError::status(429)).retry_same);
+        assert!(!triggers.judge(&retry_after(429, 2)).retry_same);
         assert!(triggers.judge(&AttemptError::status(503)).retry_same);
     }
 

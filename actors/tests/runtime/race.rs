@@ -88,6 +88,23 @@ async fn a_primary_that_timed_out_does_not_race_again_for_the_same_request() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_rate_limited_primary_does_not_race_again_for_the_same_request() {
+    let fake = fake()
+        .script("a", [Step::status(429), Step::ok()])
+        .script("b", [Step::ok().after(10 * MS)]);
+    let harness = Harness::start(config(&["a", "b"]), fake).await;
+    let routed = harness.handle().route("x".to_owned()).await.unwrap();
+    assert_eq!(
+        outcomes(&routed.report.attempts),
+        [("a".into(), "failed"), ("b".into(), "ok")]
+    );
+    assert_eq!(harness.fake.calls("a"), 1);
+    // Without a retry-after it stays in rotation for the next request.
+    assert_eq!(harness.select().await, "a");
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn errors_that_match_no_trigger_are_returned_without_failover() {
     for status in [400, 401, 404] {
         let fake = fake()
