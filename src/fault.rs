@@ -2,9 +2,10 @@
 //!
 //! [`FaultUpstream`] serves `POST /v1/messages` (JSON, or SSE when the body says
 //! `"stream": true`) and `POST /v1/messages/count_tokens` on a real socket, misbehaves as its
-//! [`Scenario`] says (error statuses, resets, silence, slow or broken streams, outages) and
-//! records every attempt it sees ([`AttemptRecord`]), including whether the client went away
-//! before the answer was complete.
+//! [`Scenario`] says (error statuses, resets, silence, slow or broken streams, outages,
+//! redirects) and records every attempt it sees ([`AttemptRecord`]), including whether the
+//! client went away before the answer was complete; it also counts the attempts and
+//! connections still open, so a test can wait until a client has let go of everything.
 //!
 //! A request whose `model` is `fault:<scenario>` (e.g. `fault:status=503`) is answered by that
 //! scenario; any other by the server's default.
@@ -41,6 +42,7 @@ use tokio::task::{JoinHandle, JoinSet};
 pub use journal::AttemptRecord;
 pub use scenario::{Answer, Ending, ErrorReply, Scenario, ScenarioError};
 
+use connection::OpenConnections;
 use endpoint::ServerState;
 use journal::Journal;
 
@@ -64,8 +66,13 @@ impl FaultUpstream {
         let state = Arc::new(ServerState {
             journal: Journal::new(),
             default: watch::Sender::new(scenario),
+            connections: OpenConnections::new(),
         });
-        let server = tokio::spawn(accept(listener, endpoint::app(Arc::clone(&state))));
+        let server = tokio::spawn(accept(
+            listener,
+            endpoint::app(Arc::clone(&state)),
+            state.connections.clone(),
+        ));
         Ok(FaultUpstream {
             addr,
             state,
@@ -108,6 +115,30 @@ impl FaultUpstream {
         self.state.journal.wait_until(|log| log.len() >= n).await;
     }
 
+    /// Attempts still open: neither played to their end nor abandoned by their client (a
+    /// `silent` or stalled attempt stays open until the client goes away).
+    pub fn open_attempts(&self) -> usize {
+        self.state.journal.open_now()
+    }
+
+    /// Resolves once no attempt is open (see [`open_attempts`](Self::open_attempts)).
+    pub async fn wait_for_no_open_attempts(&self) {
+        self.state
+            .journal
+            .wait_until(|log| Journal::open(log) == 0)
+            .await;
+    }
+
+    /// Connections accepted and not yet closed (idle keep-alive ones included).
+    pub fn open_connections(&self) -> usize {
+        self.state.connections.count()
+    }
+
+    /// Resolves once at most `n` connections are open.
+    pub async fn wait_for_open_connections_at_most(&self, n: usize) {
+        self.state.connections.wait_at_most(n).await;
+    }
+
     /// Resolves once at least `n` attempts have been recorded as disconnected: their client
     /// went away before the scenario played to its end.
     pub async fn wait_for_disconnects(&self, n: usize) {
@@ -126,13 +157,18 @@ impl Drop for FaultUpstream {
     }
 }
 
-async fn accept(listener: TcpListener, app: axum::Router) {
+async fn accept(listener: TcpListener, app: axum::Router, open: OpenConnections) {
     let mut connections = JoinSet::new();
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 while connections.try_join_next().is_some() {}
-                connections.spawn(connection::serve(stream, app.clone()));
+                let counted = open.enter();
+                let serve = connection::serve(stream, app.clone());
+                connections.spawn(async move {
+                    let _counted = counted;
+                    serve.await;
+                });
             }
             // Out of file descriptors and the like: back off instead of spinning.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 /// Lets a handler abort its connection; put into every request's extensions.
@@ -31,6 +31,41 @@ impl ConnectionControl {
     pub(super) fn reset(&self) {
         self.0.requested.store(true, Ordering::SeqCst);
         self.0.notify.notify_one();
+    }
+}
+
+/// Counts the connections a server has open.
+#[derive(Clone)]
+pub(super) struct OpenConnections(Arc<watch::Sender<usize>>);
+
+impl OpenConnections {
+    pub(super) fn new() -> Self {
+        OpenConnections(Arc::new(watch::Sender::new(0)))
+    }
+
+    /// Counts one more connection until the guard is dropped.
+    pub(super) fn enter(&self) -> ConnectionGuard {
+        self.0.send_modify(|n| *n += 1);
+        ConnectionGuard(Arc::clone(&self.0))
+    }
+
+    pub(super) fn count(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Resolves once at most `n` connections are open.
+    pub(super) async fn wait_at_most(&self, n: usize) {
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = self.0.subscribe().wait_for(|open| *open <= n).await;
+    }
+}
+
+/// One open connection; dropped with the task that serves it.
+pub(super) struct ConnectionGuard(Arc<watch::Sender<usize>>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::connection::ConnectionControl;
+use super::connection::{ConnectionControl, OpenConnections};
 use super::journal::{AttemptRecord, Journal};
 use super::reply::{self, Exchange};
 use super::scenario::{ErrorReply, Reply, Scenario};
@@ -28,6 +28,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(super) struct ServerState {
     pub(super) journal: Arc<Journal>,
     pub(super) default: watch::Sender<Scenario>,
+    pub(super) connections: OpenConnections,
 }
 
 pub(super) fn app(state: Arc<ServerState>) -> Router {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -59,6 +59,10 @@ impl Journal {
     /// it ended.
     pub(super) fn record(self: &Arc<Self>, mut record: AttemptRecord) -> (usize, AttemptGuard) {
         record.at = self.uptime();
+        // What hyper parsed still points into the connection's read buffer; a record kept for
+        // the server's life must not pin one buffer per attempt.
+        record.body = Bytes::copy_from_slice(&record.body);
+        record.headers = owned(&record.headers);
         let mut index = 0;
         self.log.send_modify(|log| {
             index = log.len();
@@ -80,6 +84,17 @@ impl Journal {
         self.log.borrow().len()
     }
 
+    /// Attempts neither played to their end nor abandoned by their client.
+    pub(super) fn open(log: &[AttemptRecord]) -> usize {
+        log.iter()
+            .filter(|record| !record.completed && !record.disconnected)
+            .count()
+    }
+
+    pub(super) fn open_now(&self) -> usize {
+        Self::open(&self.log.borrow())
+    }
+
     /// Resolves once `done` holds for the log.
     pub(super) async fn wait_until(&self, done: impl FnMut(&Vec<AttemptRecord>) -> bool) {
         // The sender lives in `self`, so the channel cannot close while we wait.
@@ -93,6 +108,18 @@ impl Journal {
             }
         });
     }
+}
+
+/// A copy of `headers` in allocations of its own.
+fn owned(headers: &HeaderMap) -> HeaderMap {
+    let mut copy = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut owned = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+            .unwrap_or_else(|_| value.clone());
+        owned.set_sensitive(value.is_sensitive());
+        copy.append(name.clone(), owned);
+    }
+    copy
 }
 
 /// Marks its attempt `completed` on [`finish`](Self::finish), or `disconnected` when dropped

@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, IntoHeaderName, RETRY_AFTER};
+use http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, IntoHeaderName, LOCATION, RETRY_AFTER,
+};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
@@ -50,6 +52,12 @@ pub(super) async fn respond(
             future::pending().await
         }
         Reply::Silent => future::pending().await,
+        Reply::Redirect(location) => {
+            let mut headers = base_headers(exchange);
+            insert(&mut headers, LOCATION, location);
+            let script = Script::new(Vec::new(), End::Clean, guard);
+            response(StatusCode::TEMPORARY_REDIRECT, headers, script.into_body())
+        }
         Reply::ErrorEvent(delay) => {
             tokio::time::sleep(delay).await;
             let frame = sse_frame(

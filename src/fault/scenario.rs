@@ -20,6 +20,7 @@ const DEFAULT_WORDS: usize = 5;
 /// | `reset` | close the connection (RST) after reading the request |
 /// | `silent` | read the request, never answer |
 /// | `error_event` | 200 `text/event-stream`, one overloaded `error` event, end |
+/// | `redirect_to=URL` | `307 Temporary Redirect` to `URL` (a client must not follow it) |
 /// | `down_for_ms=T` | `status=503` for the first `T` ms after server start, then the answer |
 /// | `fail_first=N` | the server's first `N` attempts get `status` (default 500), then the answer |
 ///
@@ -49,6 +50,11 @@ pub enum Scenario {
     ErrorEvent {
         /// `headers_delay_ms`: wait this long before answering.
         delay: Duration,
+    },
+    /// `redirect_to=URL`: `307 Temporary Redirect` with `location: URL` and an empty body.
+    Redirect {
+        /// The `location` header.
+        location: String,
     },
     /// `down_for_ms=T`: `error` for the first `duration` after the server started, then `then`.
     DownFor {
@@ -123,6 +129,7 @@ pub(super) enum Reply<'a> {
     Reset(Duration),
     Silent,
     ErrorEvent(Duration),
+    Redirect(&'a str),
 }
 
 impl Scenario {
@@ -134,6 +141,7 @@ impl Scenario {
             Scenario::Reset { delay } => Reply::Reset(*delay),
             Scenario::Silent => Reply::Silent,
             Scenario::ErrorEvent { delay } => Reply::ErrorEvent(*delay),
+            Scenario::Redirect { location } => Reply::Redirect(location),
             Scenario::DownFor {
                 duration,
                 error,

@@ -42,6 +42,18 @@ impl UpstreamFailure {
         }
     }
 
+    /// A 502 `api_error` saying `message`: the provider's answer was unusable (a redirect, a
+    /// 2xx body that is not what the API answers).
+    pub fn bad_gateway(message: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, json_content_type());
+        UpstreamFailure {
+            status: StatusCode::BAD_GATEWAY,
+            headers,
+            body: error_body("api_error", message),
+        }
+    }
+
     /// This failure as an attempt error.
     pub fn into_attempt_error(self, retry_after: Option<Duration>) -> AttemptError {
         AttemptError::Status {

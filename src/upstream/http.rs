@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use relayrace_actors::AttemptError;
 use reqwest::redirect::Policy;
@@ -27,6 +27,9 @@ const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Largest error body read from an upstream.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
+/// Idle connections kept per provider. After a burst the rest are closed instead of holding a
+/// socket each (and the upstream's resources) until the idle timeout.
+const MAX_IDLE_CONNECTIONS: usize = 32;
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
@@ -59,6 +62,7 @@ impl HttpProvider {
             .no_proxy()
             .connect_timeout(config.timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .tcp_nodelay(true)
             .build()
             .map_err(|source| UpstreamBuildError::Client {
@@ -93,15 +97,26 @@ impl HttpProvider {
             }
         };
         let status = response.status();
+        if status.is_redirection() {
+            // Never followed (the key would travel to wherever it points), and useless to the
+            // client: a provider that redirects is misconfigured, a bad gateway.
+            let message = format!(
+                "the provider answered with a redirect (status {}); redirects are not followed",
+                status.as_u16()
+            );
+            return Err(UpstreamFailure::bad_gateway(&message).into_attempt_error(None));
+        }
         if !status.is_success() {
             return Err(error_answer(response, first_event_by).await);
         }
         let headers = relayed_headers(response.headers());
         if !request.stream {
-            let body = timeout_at(deadline, response.bytes())
-                .await
-                .map_err(|_| AttemptError::Timeout { phase: "body" })?
-                .map_err(|error| transport_error(&error, "body"))?;
+            let pace = Pace {
+                first_by: first_event_by,
+                idle: self.timeouts.idle,
+                deadline,
+            };
+            let body = full_answer(response, pace).await?;
             return Ok(UpstreamResponse {
                 status,
                 headers,
@@ -240,6 +255,40 @@ fn sensitive(value: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(value).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+/// How fast a JSON answer's body must arrive.
+struct Pace {
+    /// Its first bytes, like a stream's first event.
+    first_by: Instant,
+    /// Longest silence between two chunks, like between two events.
+    idle: Duration,
+    /// All of it.
+    deadline: Instant,
+}
+
+/// A JSON answer's whole body. Until it is read and is JSON the attempt has not committed, so
+/// a body that stalls, breaks off or is not JSON fails over like an error status.
+async fn full_answer(mut response: reqwest::Response, pace: Pace) -> Result<Bytes, AttemptError> {
+    let mut body = BytesMut::new();
+    let mut next_by = pace.first_by;
+    loop {
+        match timeout_at(next_by.min(pace.deadline), response.chunk()).await {
+            Err(_) => return Err(AttemptError::Timeout { phase: "body" }),
+            Ok(Err(error)) => return Err(transport_error(&error, "body")),
+            Ok(Ok(Some(chunk))) => {
+                body.extend_from_slice(&chunk);
+                next_by = Instant::now() + pace.idle;
+            }
+            Ok(Ok(None)) => break,
+        }
+    }
+    let body = body.freeze();
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        let failure = UpstreamFailure::bad_gateway("the provider's answer is not valid JSON");
+        return Err(failure.into_attempt_error(None));
+    }
+    Ok(body)
 }
 
 /// A non-2xx answer as an attempt error, its body read within `read_by` (capped at 1 MiB).

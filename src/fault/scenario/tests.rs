@@ -96,6 +96,7 @@ fn display_writes_canonical_text_that_parses_back() {
         "reset,headers_delay_ms=50",
         "silent",
         "error_event",
+        "redirect_to=http://127.0.0.1:9/v1/messages",
         "down_for_ms=60000,words=3",
         "down_for_ms=100,status=529",
         "fail_first=1,status=500",
@@ -172,6 +173,13 @@ fn keys_that_do_not_combine_are_rejected() {
         ScenarioError::Conflict {
             first: "cut_after",
             second: "stall_after"
+        }
+    );
+    assert_eq!(
+        error("redirect_to=http://x/,status=503"),
+        ScenarioError::NotAllowed {
+            key: "status",
+            kind: "redirect_to"
         }
     );
     assert_eq!(

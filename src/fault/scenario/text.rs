@@ -16,6 +16,7 @@ const KEYS: &[&str] = &[
     "reset",
     "silent",
     "error_event",
+    "redirect_to",
     "down_for_ms",
     "fail_first",
     "status",
@@ -37,6 +38,7 @@ const KINDS: &[&str] = &[
     "reset",
     "silent",
     "error_event",
+    "redirect_to",
     "down_for_ms",
     "fail_first",
 ];
@@ -135,7 +137,7 @@ impl FromStr for Scenario {
             .collect();
         let allowed: &[&str] = match kind {
             "reset" | "error_event" => &[kind, "headers_delay_ms"],
-            "silent" => &["silent"],
+            "silent" | "redirect_to" => &[kind],
             "status" => ERROR_KEYS,
             "ok" => ANSWER_KEYS,
             _ => &composite,
@@ -148,6 +150,9 @@ impl FromStr for Scenario {
                 delay: items.millis("headers_delay_ms")?,
             },
             "silent" => Scenario::Silent,
+            "redirect_to" => Scenario::Redirect {
+                location: items.location()?,
+            },
             "error_event" => Scenario::ErrorEvent {
                 delay: items.millis("headers_delay_ms")?,
             },
@@ -239,6 +244,18 @@ impl<'a> Items<'a> {
         }
     }
 
+    fn location(&self) -> Result<String, ScenarioError> {
+        let location = self.0.get("redirect_to").copied().unwrap_or_default();
+        match HeaderValue::from_str(location) {
+            Ok(_) => Ok(location.to_owned()),
+            Err(_) => Err(ScenarioError::InvalidValue {
+                key: "redirect_to",
+                value: location.to_owned(),
+                reason: "expected visible ASCII (it becomes a header)",
+            }),
+        }
+    }
+
     fn error(&self, default: StatusCode) -> Result<ErrorReply, ScenarioError> {
         let status = match self.number::<u16>("status")? {
             None => default,
@@ -299,6 +316,7 @@ impl fmt::Display for Scenario {
                 millis_part("headers_delay_ms", *delay, &mut parts);
             }
             Scenario::Silent => parts.push("silent".to_owned()),
+            Scenario::Redirect { location } => parts.push(format!("redirect_to={location}")),
             Scenario::ErrorEvent { delay } => {
                 parts.push("error_event".to_owned());
                 millis_part("headers_delay_ms", *delay, &mut parts);

@@ -178,3 +178,44 @@ async fn dropping_the_upstream_stops_it_and_frees_its_stalled_attempts() {
     );
     assert!(refused.await.is_err());
 }
+
+#[tokio::test]
+async fn redirect_to_answers_307_with_the_location() {
+    let upstream = upstream("redirect_to=http://127.0.0.1:9/v1/messages").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = within(send(&client, &upstream, "claude-test", false))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 307);
+    assert_eq!(
+        header(&response, "location"),
+        "http://127.0.0.1:9/v1/messages"
+    );
+    within(response.bytes()).await.unwrap();
+    assert!(upstream.attempts()[0].completed);
+}
+
+#[tokio::test]
+async fn open_attempts_and_connections_are_counted_until_they_end() {
+    let upstream = upstream("stall_after=1").await;
+    assert_eq!(
+        (upstream.open_attempts(), upstream.open_connections()),
+        (0, 0)
+    );
+    let mut body = post(&upstream, "claude-test", true).await.bytes_stream();
+    within(body.next()).await.unwrap().unwrap();
+    assert_eq!(
+        (upstream.open_attempts(), upstream.open_connections()),
+        (1, 1)
+    );
+    drop(body);
+    within(upstream.wait_for_no_open_attempts()).await;
+    within(upstream.wait_for_open_connections_at_most(0)).await;
+    let done = post(&upstream, "fault:ok", false).await;
+    within(done.bytes()).await.unwrap();
+    within(upstream.wait_for_no_open_attempts()).await;
+    assert!(upstream.attempts()[1].completed);
+}

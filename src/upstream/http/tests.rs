@@ -6,6 +6,7 @@ mod request;
 use std::time::Duration;
 
 use axum::response::IntoResponse;
+use futures_util::StreamExt;
 use http::StatusCode;
 use relayrace_actors::AttemptError;
 use tokio::sync::watch;
@@ -140,14 +141,80 @@ async fn an_error_status_keeps_retry_after_headers_and_body() {
 }
 
 #[tokio::test]
-async fn a_redirect_is_not_followed() {
+async fn a_redirect_is_not_followed_and_is_a_bad_gateway() {
     let fake =
         fake::serve(|| (StatusCode::FOUND, [("location", "http://127.0.0.1:1/")]).into_response())
             .await;
     let error = attempt(&http_provider(&fake.url, |_| {}), &request(false))
         .await
         .unwrap_err();
-    assert_eq!(error.status_code(), Some(302));
+    assert_eq!(error.status_code(), Some(502));
+    let body: serde_json::Value = serde_json::from_slice(&failure_of(&error).body).unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("redirect (status 302)"), "{message}");
+}
+
+#[tokio::test]
+async fn a_json_answer_whose_body_does_not_start_times_out_at_the_first_event() {
+    const HEADERS: &str =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n";
+    let (url, closed) = fake::raw(HEADERS).await;
+    let started = Instant::now();
+    let error = attempt(&http_provider(&url, |_| {}), &request(false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AttemptError::Timeout { phase: "body" }),
+        "{error:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    timeout(Duration::from_secs(1), closed)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_json_answer_that_stalls_halfway_times_out_after_the_idle_timeout() {
+    let fake = fake::serve(|| {
+        let body = axum::body::Body::from_stream(
+            fake::paced(&[r#"{"type":"mess"#], Duration::from_millis(200), true)
+                .map(Ok::<_, std::convert::Infallible>),
+        );
+        ([("content-type", "application/json")], body).into_response()
+    })
+    .await;
+    let started = Instant::now();
+    let error = attempt(&http_provider(&fake.url, |_| {}), &request(false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AttemptError::Timeout { phase: "body" }),
+        "{error:?}"
+    );
+    // 200 ms to the first chunk (inside the 300 ms first-event timeout), then 300 ms idle.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(900),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_2xx_body_that_is_not_json_is_a_bad_gateway() {
+    let fake =
+        fake::serve(|| ([("content-type", "application/json")], "{not json").into_response()).await;
+    let error = attempt(&http_provider(&fake.url, |_| {}), &request(false))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status_code(), Some(502));
+    let body: serde_json::Value = serde_json::from_slice(&failure_of(&error).body).unwrap();
+    assert_eq!(body["error"]["type"], "api_error");
+    assert_eq!(
+        body["error"]["message"],
+        "the provider's answer is not valid JSON"
+    );
 }
 
 #[tokio::test]
