@@ -78,6 +78,12 @@ pub struct ServerConfig {
     /// On SIGINT/SIGTERM, how long in-flight requests may finish before they are cancelled.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long a client may take to send its request headers; then the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send its request body; then it gets 408.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 /// Client authentication.
@@ -223,10 +229,13 @@ pub struct TimeoutsConfig {
     /// To establish the connection.
     #[serde(with = "humantime_serde")]
     pub connect: Duration,
-    /// From sending the request to the response headers and, for streams, the first event.
+    /// From sending the request to the response headers and then the first event of a stream
+    /// (or the first bytes of a JSON answer). A provider silent for longer fails over. A JSON
+    /// answer's headers only come once it is generated: keep this above your longest
+    /// non-streamed generation (Claude Code streams its main requests).
     #[serde(with = "humantime_serde")]
     pub first_event: Duration,
-    /// Longest silence between two events of a stream once it is relayed.
+    /// Longest silence between two events of a stream (or two chunks of a JSON answer).
     #[serde(with = "humantime_serde")]
     pub idle: Duration,
     /// The whole request, stream included.
@@ -265,6 +274,8 @@ impl Default for ServerConfig {
             admin_listen: None,
             max_body_bytes: 32 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
         }
     }
 }

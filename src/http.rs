@@ -57,6 +57,8 @@ pub struct AppSettings {
     pub known_models: HashSet<String>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// How long a client may take to send its body.
+    pub body_read_timeout: Duration,
     /// Models served, with the provider serving each (`GET /v1/models`).
     pub models: Vec<(String, String)>,
 }

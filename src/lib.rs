@@ -48,7 +48,7 @@ pub enum RelayError {
 pub struct Relay {
     runtime: Runtime<RelayUpstream>,
     state: AppState,
-    grace: Duration,
+    limits: server::Limits,
 }
 
 impl Relay {
@@ -66,13 +66,17 @@ impl Relay {
             event_capacity: config.supervision.event_capacity,
             known_models: known_models(resolved),
             max_body_bytes: config.server.max_body_bytes,
+            body_read_timeout: config.server.body_read_timeout,
             models,
         };
         let state = AppState::new(runtime.handle(), settings);
         Ok(Relay {
             runtime,
             state,
-            grace: config.server.shutdown_grace,
+            limits: server::Limits {
+                grace: config.server.shutdown_grace,
+                header_read_timeout: config.server.header_read_timeout,
+            },
         })
     }
 
@@ -100,7 +104,7 @@ impl Relay {
             // Watchers' event streams end now, or they would hold the drain to its grace.
             observer.close();
         };
-        server::serve(listener, self.app(), stopping, self.grace).await;
+        server::serve(listener, self.app(), stopping, self.limits).await;
         self.runtime.shutdown(Duration::from_secs(1)).await;
     }
 
@@ -121,8 +125,8 @@ impl Relay {
                 shutdown.await;
                 observer.close();
             },
-            server::serve(listener, api, observer.closed(), self.grace),
-            server::serve(admin, operator, observer.closed(), self.grace),
+            server::serve(listener, api, observer.closed(), self.limits),
+            server::serve(admin, operator, observer.closed(), self.limits),
         );
         self.runtime.shutdown(Duration::from_secs(1)).await;
     }

@@ -13,21 +13,28 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time limits of serving.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long in-flight requests may finish after shutdown begins.
+    pub grace: Duration,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+}
 
-/// Serves `app` until `shutdown` resolves, then drains for up to `grace`.
+/// Serves `app` until `shutdown` resolves, then drains for up to `limits.grace`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
-    grace: Duration,
+    limits: Limits,
 ) {
+    let grace = limits.grace;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(64 * 1024);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();

@@ -16,6 +16,17 @@ impl Config {
     /// ([`relayrace_actors::RuntimeConfig::validate`]).
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
+        for (field, timeout) in [
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.body_read_timeout", self.server.body_read_timeout),
+        ] {
+            if timeout.is_zero() {
+                errors.push(ConfigError::new(field, "must be above zero"));
+            }
+        }
         if self.server.max_body_bytes == 0 {
             errors.push(ConfigError::new(
                 "server.max_body_bytes",

@@ -2,7 +2,6 @@
 //! through the runtime, and answer with the winner's response (streamed event by event).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -21,9 +20,6 @@ use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observe::{Answer, RequestFacts, RouteSummary};
 use crate::upstream::{ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
-
-/// Longest a client may take to send its body.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Client headers that go upstream; everything else (credentials, hop-by-hop, host) stays.
 const FORWARDED: [&str; 5] = [
@@ -116,15 +112,18 @@ async fn read_request(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "invalid_request_error",
-                "the request body did not arrive in time",
-            )
-        })?;
+    let collected = tokio::time::timeout(
+        state.settings().body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "the request body did not arrive in time",
+        )
+    })?;
     let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
