@@ -3,6 +3,8 @@
 
 pub mod health;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -38,7 +40,36 @@ impl Reported {
     }
 }
 
-/// Counters of one provider since the runtime started (or the actor restarted).
+/// What a request needs to record a success on a provider in good standing without a message:
+/// the provider actor keeps `clean` true while the provider is healthy, enabled and has no
+/// failure since its last success — then a success changes nothing but counters. One message per
+/// successful request would otherwise wake the provider actor for nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Standing {
+    clean: AtomicBool,
+    /// Reports sent to the actor and not yet processed: while any is pending, a success must
+    /// queue behind it (a success after a failure resets the failure count).
+    unsettled: AtomicU64,
+    quiet_successes: AtomicU64,
+    last_success_nanos: AtomicU64,
+}
+
+impl Standing {
+    fn record_latency(&self, latency: Duration) {
+        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.last_success_nanos
+            .store(nanos.max(1), Ordering::Relaxed);
+    }
+
+    fn last_success_latency(&self) -> Option<Duration> {
+        match self.last_success_nanos.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+}
+
+/// Counters of one provider since the runtime started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
     /// Attempts reported.
@@ -79,6 +110,8 @@ pub(crate) enum ProviderMsg {
     AttemptFinished {
         report: Reported,
         latency: Duration,
+        /// Sent by an [`OutcomeGuard`], which counted it as unsettled.
+        settles: bool,
         reply: Option<RpcReplyPort<()>>,
     },
     /// The health deadline scheduled under `generation` passed.
@@ -101,6 +134,7 @@ pub(crate) struct ProviderActor;
 #[derive(Clone)]
 pub(crate) struct ProviderArgs {
     pub(crate) provider: Provider,
+    pub(crate) standing: Arc<Standing>,
     pub(crate) health: HealthConfig,
     pub(crate) enabled: bool,
     pub(crate) events: EventBus,
@@ -113,12 +147,19 @@ pub(crate) struct ProviderState {
     enabled: bool,
     counters: Counters,
     last_error: Option<String>,
-    last_success_latency: Option<Duration>,
     generation: u64,
     timer: Option<crate::timer::Timer>,
 }
 
 impl ProviderState {
+    /// Republishes whether a success may skip the message (see [`Standing`]).
+    fn update_standing(&self) {
+        let clean = self.enabled
+            && self.health.state() == HealthState::Healthy
+            && self.health.consecutive_failures() == 0;
+        self.args.standing.clean.store(clean, Ordering::Release);
+    }
+
     fn published(&self) -> HealthState {
         if self.enabled {
             self.health.state()
@@ -128,13 +169,18 @@ impl ProviderState {
     }
 
     fn status(&self) -> ProviderStatus {
+        let standing = &self.args.standing;
+        let quiet = standing.quiet_successes.load(Ordering::Relaxed);
+        let mut counters = self.counters;
+        counters.attempts += quiet;
+        counters.successes += quiet;
         ProviderStatus {
             state: self.published(),
             since: wall_clock(self.health.since()),
             consecutive_failures: self.health.consecutive_failures(),
-            counters: self.counters,
+            counters,
             last_error: self.last_error.clone(),
-            last_success_latency: self.last_success_latency,
+            last_success_latency: standing.last_success_latency(),
             until: self.health.deadline().map(wall_clock),
         }
     }
@@ -150,13 +196,15 @@ impl Actor for ProviderActor {
         _myself: ActorRef<Self::Msg>,
         args: ProviderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        // A crashed predecessor's unprocessed reports are gone with its mailbox.
+        args.standing.unsettled.store(0, Ordering::Release);
+        args.standing.clean.store(args.enabled, Ordering::Release);
         Ok(ProviderState {
             health: Health::new(args.health.clone(), Instant::now()),
             enabled: args.enabled,
             args,
             counters: Counters::default(),
             last_error: None,
-            last_success_latency: None,
             generation: 0,
             timer: None,
         })
@@ -172,12 +220,17 @@ impl Actor for ProviderActor {
             ProviderMsg::AttemptFinished {
                 report,
                 latency,
+                settles,
                 reply,
             } => {
                 if matches!(report, Reported::Succeeded) {
-                    state.last_success_latency = Some(latency);
+                    state.args.standing.record_latency(latency);
                 }
                 record(&myself, state, report);
+                state.update_standing();
+                if settles {
+                    state.args.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
+                }
                 if let Some(reply) = reply {
                     // The requester may have gone; nothing to do then.
                     let _ = reply.send(());
@@ -187,10 +240,12 @@ impl Actor for ProviderActor {
                 if generation == state.generation {
                     let transition = state.health.tick(Instant::now());
                     apply(&myself, state, transition);
+                    state.update_standing();
                 }
             }
             ProviderMsg::SetEnabled { enabled, reply } => {
                 set_enabled(state, enabled);
+                state.update_standing();
                 let _ = reply.send(());
             }
             ProviderMsg::GetStatus { reply } => {
@@ -311,13 +366,15 @@ fn wall_clock(instant: Instant) -> SystemTime {
 /// unfinished (a killed race actor, a dropped request future).
 pub(crate) struct OutcomeGuard {
     provider: Option<ActorRef<ProviderMsg>>,
+    standing: Arc<Standing>,
     started: Instant,
 }
 
 impl OutcomeGuard {
-    pub(crate) fn start(provider: ActorRef<ProviderMsg>) -> Self {
+    pub(crate) fn start(target: &crate::router::Target) -> Self {
         Self {
-            provider: Some(provider),
+            provider: Some(target.actor.clone()),
+            standing: target.standing.clone(),
             started: Instant::now(),
         }
     }
@@ -327,44 +384,65 @@ impl OutcomeGuard {
         self.started.elapsed()
     }
 
-    /// Reports without waiting.
+    /// Reports without waiting; a success on a provider in good standing is only counted.
     pub(crate) fn finish(mut self, report: Reported) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.cast(ProviderMsg::AttemptFinished {
-                report,
-                latency: self.started.elapsed(),
-                reply: None,
-            });
+        let settled = self.standing.unsettled.load(Ordering::Acquire) == 0;
+        if matches!(report, Reported::Succeeded)
+            && settled
+            && self.standing.clean.load(Ordering::Acquire)
+        {
+            self.provider = None;
+            self.standing
+                .quiet_successes
+                .fetch_add(1, Ordering::Relaxed);
+            self.standing.record_latency(self.started.elapsed());
+            return;
         }
+        self.send(report);
     }
 
     /// Reports and waits until the provider has told the router of any transition.
     pub(crate) async fn finish_and_wait(mut self, report: Reported) {
         if let Some(provider) = self.provider.take() {
             let latency = self.started.elapsed();
-            // A provider that is gone (restarting) cannot hold the routing decision back.
-            let _ = provider
+            self.standing.unsettled.fetch_add(1, Ordering::AcqRel);
+            let answered = provider
                 .call(
                     |reply| ProviderMsg::AttemptFinished {
                         report,
                         latency,
+                        settles: true,
                         reply: Some(reply),
                     },
                     None,
                 )
                 .await;
+            if answered.is_err() {
+                // Never delivered: nothing will settle it. A provider that is gone (restarting)
+                // cannot hold the routing decision back either.
+                self.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn send(&mut self, report: Reported) {
+        if let Some(provider) = self.provider.take() {
+            self.standing.unsettled.fetch_add(1, Ordering::AcqRel);
+            let sent = provider.cast(ProviderMsg::AttemptFinished {
+                report,
+                latency: self.started.elapsed(),
+                settles: true,
+                reply: None,
+            });
+            if sent.is_err() {
+                self.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 }
 
 impl Drop for OutcomeGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.cast(ProviderMsg::AttemptFinished {
-                report: Reported::Cancelled,
-                latency: self.started.elapsed(),
-                reply: None,
-            });
-        }
+        self.send(Reported::Cancelled);
     }
 }

@@ -293,7 +293,7 @@ impl<U: Upstream> Actor for AttemptActor<U> {
         myself.cast(AttemptMsg::Run)?;
         Ok(AttemptState {
             _live: args.live.enter(),
-            outcome: Some(OutcomeGuard::start(args.target.actor.clone())),
+            outcome: Some(OutcomeGuard::start(&args.target)),
             args: Some(args),
         })
     }

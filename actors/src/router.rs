@@ -16,7 +16,7 @@ pub use handle::RouterHandle;
 use crate::config::StrategyKind;
 use crate::error::RouteError;
 use crate::provider::health::HealthState;
-use crate::provider::{ProviderMsg, ProviderStatus};
+use crate::provider::{ProviderMsg, ProviderStatus, Standing};
 use crate::upstream::{Provider, ProviderId};
 use strategy::{Candidate, Strategy};
 
@@ -34,6 +34,7 @@ pub(crate) type FastPrimary = Arc<watch::Sender<Option<Target>>>;
 pub(crate) struct Target {
     pub(crate) provider: Provider,
     pub(crate) actor: ActorRef<ProviderMsg>,
+    pub(crate) standing: Arc<Standing>,
 }
 
 /// A row of the routing table, as shown by [`RouterHandle::snapshot`].
@@ -100,6 +101,7 @@ pub(crate) enum RouterMsg {
 #[derive(Clone)]
 pub(crate) struct Seat {
     pub(crate) provider: Provider,
+    pub(crate) standing: Arc<Standing>,
     pub(crate) priority: u32,
     pub(crate) weight: u32,
     pub(crate) actor: Option<ActorRef<ProviderMsg>>,
@@ -258,6 +260,7 @@ impl RouterState {
                     Some(Target {
                         provider: entry.seat.provider.clone(),
                         actor: entry.seat.actor.clone()?,
+                        standing: entry.seat.standing.clone(),
                     })
                 })
         };
@@ -310,6 +313,7 @@ impl RouterState {
         Some(Target {
             provider: entry.seat.provider.clone(),
             actor,
+            standing: entry.seat.standing.clone(),
         })
     }
 

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::config::RuntimeConfig;
 use crate::error::StartError;
 use crate::events::{EventBus, HealthEvents};
-use crate::provider::ProviderArgs;
+use crate::provider::{ProviderArgs, Standing};
 use crate::race::Live;
 use crate::router::handle::Shared;
 use crate::router::{RouterArgs, RouterHandle, RouterMsg, Seat};
@@ -70,12 +70,14 @@ impl<U: Upstream> RuntimeBuilder<U> {
             .enumerate()
             .map(|(i, p)| Provider::new(ProviderId(i), p.name.as_str()))
             .collect();
+        let standings: Vec<Arc<Standing>> = providers.iter().map(|_| Arc::default()).collect();
         let provider_args = config
             .providers
             .iter()
-            .zip(&providers)
-            .map(|(settings, provider)| ProviderArgs {
+            .zip(providers.iter().zip(&standings))
+            .map(|(settings, (provider, standing))| ProviderArgs {
                 provider: provider.clone(),
+                standing: standing.clone(),
                 health: config.health.clone(),
                 enabled: settings.enabled,
                 events: events.clone(),
@@ -85,9 +87,10 @@ impl<U: Upstream> RuntimeBuilder<U> {
         let seats = config
             .providers
             .iter()
-            .zip(&providers)
-            .map(|(settings, provider)| Seat {
+            .zip(providers.iter().zip(&standings))
+            .map(|(settings, (provider, standing))| Seat {
                 provider: provider.clone(),
+                standing: standing.clone(),
                 priority: settings.priority,
                 weight: settings.weight,
                 actor: None,

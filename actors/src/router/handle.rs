@@ -81,7 +81,7 @@ impl<U: Upstream> RouterHandle<U> {
             Some(primary) => primary,
             None => self.ask(|reply| RouterMsg::PlanPrimary { reply }).await??,
         };
-        let outcome = OutcomeGuard::start(primary.actor.clone());
+        let outcome = OutcomeGuard::start(&primary);
         let result = self
             .shared
             .upstream
@@ -148,7 +148,7 @@ impl<U: Upstream> RouterHandle<U> {
         if targets.is_empty() || (targets.len() == 1 && targets[0].provider == primary.provider) {
             // The only provider left was just tried: no race. Release what was admitted.
             for target in targets {
-                drop(OutcomeGuard::start(target.actor));
+                drop(OutcomeGuard::start(&target));
             }
             return Err(RouteError::Exhausted {
                 attempts: vec![first],
@@ -249,6 +249,7 @@ impl<U: Upstream> RouterHandle<U> {
             .cast(ProviderMsg::AttemptFinished {
                 report,
                 latency: Duration::ZERO,
+                settles: false,
                 reply: None,
             })
             .map_err(|_| RouteError::Stopped)

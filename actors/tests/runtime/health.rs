@@ -145,6 +145,35 @@ async fn five_consecutive_failures_eject_a_provider_by_default() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_success_after_failures_resets_the_count_and_later_successes_are_counted() {
+    let mut config = config(&["a"]);
+    config.routing.failover = false;
+    let mut steps = vec![Step::status(500); 4];
+    steps.push(Step::ok());
+    steps.extend(vec![Step::status(500); 4]);
+    steps.push(Step::ok());
+    let fake = fake().script("a", steps);
+    let harness = Harness::start(config, fake).await;
+    for _ in 0..9 {
+        let _ = harness.handle().route("x".to_owned()).await;
+    }
+    // Four failures, a success, four failures: never five in a row.
+    assert_eq!(harness.select().await, "a");
+    for _ in 0..20 {
+        harness.route_ok().await;
+    }
+    let snapshot = harness.handle().snapshot().await.unwrap();
+    let status = snapshot[0].status.as_ref().unwrap();
+    assert_eq!(status.state, HealthState::Healthy);
+    assert_eq!(status.consecutive_failures, 0);
+    assert_eq!(status.counters.attempts, 29);
+    assert_eq!(status.counters.successes, 21);
+    assert_eq!(status.counters.failures, 8);
+    assert!(status.last_success_latency.is_some());
+    harness.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn client_errors_never_eject_a_provider() {
     let mut config = config(&["a", "b"]);
     config.health.failure_threshold = 1;
