@@ -1,6 +1,8 @@
 //! Installs the tracing subscriber: text by default, JSON on request; `RUST_LOG` wins over the
 //! configured filter.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LoggingConfig};
@@ -13,6 +15,8 @@ pub fn init(logging: &LoggingConfig) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colour only for a person at a terminal, never into a log file or collector.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match logging.format {
         LogFormat::Text => builder.try_init(),
