@@ -91,18 +91,9 @@ pub(super) async fn respond(
     }
 }
 
-/// The Anthropic error `type` for an HTTP status.
+/// The Anthropic error `type` for an HTTP status (the relay's own mapping).
 pub(super) fn error_type(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        529 => "overloaded_error",
-        _ => "api_error",
-    }
+    crate::upstream::error_type_for_status(status.as_u16())
 }
 
 fn default_message(status: StatusCode) -> &'static str {
