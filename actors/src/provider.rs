@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -14,9 +15,9 @@ use tokio::time::Instant;
 use crate::config::HealthConfig;
 use crate::error::AttemptError;
 use crate::events::{EventBus, HealthEvent};
-use crate::router::{RouterMsg, RouterSlot};
+use crate::router::{RouterMsg, RouterSlot, Target};
 use crate::trigger::{HealthEffect, Triggers};
-use crate::upstream::Provider;
+use crate::upstream::{Provider, ProviderId};
 use health::{Health, HealthState, Transition};
 
 /// What the provider actor is told about one attempt.
@@ -103,16 +104,23 @@ pub struct ProviderStatus {
     pub last_success_latency: Option<Duration>,
 }
 
+/// A failover race to plan once the failure that starts it is recorded: the provider forwards
+/// it to the router behind its own health news, saving the requester a round trip.
+pub(crate) struct RaceRequest {
+    pub(crate) exclude: Option<ProviderId>,
+    pub(crate) reply: RpcReplyPort<Vec<Target>>,
+}
+
 /// Messages of the provider actor.
 pub(crate) enum ProviderMsg {
-    /// An attempt against this provider ended. `reply`, when given, is answered once the router
-    /// has been told of any transition (so the next routing decision sees it).
+    /// An attempt against this provider ended. With `plan_race`, once the router has been told
+    /// of any transition, the race is planned by the router (which then sees this outcome).
     AttemptFinished {
         report: Reported,
         latency: Duration,
         /// Sent by an [`OutcomeGuard`], which counted it as unsettled.
         settles: bool,
-        reply: Option<RpcReplyPort<()>>,
+        plan_race: Option<RaceRequest>,
     },
     /// The health deadline scheduled under `generation` passed.
     DeadlineReached { generation: u64 },
@@ -221,7 +229,7 @@ impl Actor for ProviderActor {
                 report,
                 latency,
                 settles,
-                reply,
+                plan_race,
             } => {
                 if matches!(report, Reported::Succeeded) {
                     state.args.standing.record_latency(latency);
@@ -231,9 +239,9 @@ impl Actor for ProviderActor {
                 if settles {
                     state.args.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
                 }
-                if let Some(reply) = reply {
-                    // The requester may have gone; nothing to do then.
-                    let _ = reply.send(());
+                if let Some(RaceRequest { exclude, reply }) = plan_race {
+                    // Without a router the reply is dropped and the requester asks again.
+                    state.notify_router(RouterMsg::PlanRace { exclude, reply });
                 }
             }
             ProviderMsg::DeadlineReached { generation } => {
@@ -401,26 +409,35 @@ impl OutcomeGuard {
         self.send(report);
     }
 
-    /// Reports and waits until the provider has told the router of any transition.
-    pub(crate) async fn finish_and_wait(mut self, report: Reported) {
-        if let Some(provider) = self.provider.take() {
-            let latency = self.started.elapsed();
-            self.standing.unsettled.fetch_add(1, Ordering::AcqRel);
-            let answered = provider
-                .call(
-                    |reply| ProviderMsg::AttemptFinished {
-                        report,
-                        latency,
-                        settles: true,
-                        reply: Some(reply),
-                    },
-                    None,
-                )
-                .await;
-            if answered.is_err() {
-                // Never delivered: nothing will settle it. A provider that is gone (restarting)
-                // cannot hold the routing decision back either.
+    /// Reports a failure, then has the race planned by the router once it knows what the
+    /// failure did to this provider (so the race includes it only if it is still in rotation).
+    /// `None` when the provider or the router could not answer.
+    pub(crate) async fn finish_then_plan_race(
+        mut self,
+        report: Reported,
+        exclude: Option<ProviderId>,
+    ) -> Option<Vec<Target>> {
+        let provider = self.provider.take()?;
+        let latency = self.started.elapsed();
+        self.standing.unsettled.fetch_add(1, Ordering::AcqRel);
+        let answered = provider
+            .call(
+                |reply| ProviderMsg::AttemptFinished {
+                    report,
+                    latency,
+                    settles: true,
+                    plan_race: Some(RaceRequest { exclude, reply }),
+                },
+                None,
+            )
+            .await;
+        match answered {
+            Ok(CallResult::Success(targets)) => Some(targets),
+            Ok(_) => None,
+            Err(_) => {
+                // Never delivered: nothing will settle it.
                 self.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
+                None
             }
         }
     }
@@ -432,7 +449,7 @@ impl OutcomeGuard {
                 report,
                 latency: self.started.elapsed(),
                 settles: true,
-                reply: None,
+                plan_race: None,
             });
             if sent.is_err() {
                 self.standing.unsettled.fetch_sub(1, Ordering::AcqRel);

@@ -138,13 +138,16 @@ impl<U: Upstream> RouterHandle<U> {
                 attempts: vec![first],
             });
         }
-        // Wait until the router knows what this failure did to the primary's health, so the
-        // race includes the primary only if it is still in rotation.
-        outcome.finish_and_wait(report).await;
+        // The race is planned once the router knows what this failure did to the primary's
+        // health, so it includes the primary only if it is still in rotation.
         let exclude = (!verdict.retry_same).then(|| primary.provider.id());
-        let targets = self
-            .ask(|reply| RouterMsg::PlanRace { exclude, reply })
-            .await?;
+        let targets = match outcome.finish_then_plan_race(report, exclude).await {
+            Some(targets) => targets,
+            None => {
+                self.ask(|reply| RouterMsg::PlanRace { exclude, reply })
+                    .await?
+            }
+        };
         if targets.is_empty() || (targets.len() == 1 && targets[0].provider == primary.provider) {
             // The only provider left was just tried: no race. Release what was admitted.
             for target in targets {
@@ -250,7 +253,7 @@ impl<U: Upstream> RouterHandle<U> {
                 report,
                 latency: Duration::ZERO,
                 settles: false,
-                reply: None,
+                plan_race: None,
             })
             .map_err(|_| RouteError::Stopped)
     }
