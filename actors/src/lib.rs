@@ -20,13 +20,14 @@
 //!
 //! ```text
 //! RouterHandle::route(req)
-//!   ├─ call Router: PlanPrimary ─────────────▶ strategy pick among providers in rotation
+//!   ├─ primary: the Router's published pick (failover, healthy: no message)
+//!   │           or call Router: PlanPrimary ─▶ strategy pick among providers in rotation
 //!   ├─ Upstream::attempt(primary, req)          (in the caller's task; never in an actor's mailbox)
-//!   ├─ success ─▶ cast Provider: AttemptFinished ─▶ return the response
+//!   ├─ success ─▶ counted (provider in good standing) or cast Provider: AttemptFinished ─▶ return
 //!   ├─ error, no trigger ─▶ cast Provider: AttemptFinished ─▶ return the error
 //!   └─ error, trigger:
-//!        ├─ call Provider: AttemptFinished  (its health, and the router's table, now include it)
-//!        ├─ call Router: PlanRace ─────────▶ every provider in rotation now
+//!        ├─ call Provider: AttemptFinished + PlanRace ─▶ records it, tells the Router of any
+//!        │     transition, forwards PlanRace ─▶ Router answers: every provider in rotation now
 //!        └─ spawn Race ─▶ spawn one Attempt actor per provider
 //!              ├─ each Attempt: Upstream::attempt ─▶ cast Provider: AttemptFinished
 //!              │                                  ─▶ cast Race: AttemptFinished
