@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use crate::fixture::{
-    IDLE, MS, Provider, SECOND, ask, assert_answer, assert_bound, fault, human, relay, shared,
-    within,
+    IDLE, MS, SECOND, ask, assert_answer, assert_bound, human, pair, shared, within,
 };
 use crate::harness::message;
 use crate::report::{Row, record};
@@ -17,16 +16,7 @@ const DEFAULTS: &str = "fallback `ok`; suite defaults";
 #[tokio::test]
 async fn a_stream_cut_after_the_commit_ends_with_an_error_frame_not_a_truncated_answer() {
     let _gate = shared().await;
-    let primary = fault("cut_after=4").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (_primary, _fallback, relay) = pair("cut_after=4", "").await;
     let cut = ask(&relay, &message(true)).await;
     assert_eq!((cut.status, cut.provider.as_str()), (200, "primary"));
     assert_eq!(
@@ -68,16 +58,7 @@ async fn a_stream_cut_after_the_commit_ends_with_an_error_frame_not_a_truncated_
 #[tokio::test]
 async fn a_stream_that_stalls_ends_with_an_error_frame_inside_the_idle_timeout() {
     let _gate = shared().await;
-    let primary = fault("stall_after=3").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (primary, _fallback, relay) = pair("stall_after=3", "").await;
     let stalled = ask(&relay, &message(true)).await;
     assert_eq!(
         (stalled.status, stalled.provider.as_str()),
@@ -132,16 +113,7 @@ async fn a_stream_that_stalls_ends_with_an_error_frame_inside_the_idle_timeout()
 #[tokio::test]
 async fn a_malformed_event_mid_stream_is_relayed_and_the_relay_stays_up() {
     let _gate = shared().await;
-    let primary = fault("malformed_after=4").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (primary, _fallback, relay) = pair("malformed_after=4", "").await;
     let mut slowest = Duration::ZERO;
     // The default scenario, then the broken frame first (picked by the model).
     for model in ["claude-test", "fault:malformed_after=0"] {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use relayrace_actors::HealthState;
 
 use crate::fixture::{
-    FIRST_EVENT, MS, Provider, SECOND, ask, assert_answer, assert_bound, fault, health_change,
-    human, relay, shared, status_of, within,
+    FIRST_EVENT, MS, SECOND, ask, assert_answer, assert_bound, attempts_per_request, health_change,
+    human, pair, shared, status_of, within,
 };
 use crate::harness::message;
 use crate::report::{Row, record};
@@ -18,16 +18,7 @@ const DEFAULTS: &str = "fallback `ok`; suite defaults";
 #[tokio::test]
 async fn a_429_with_retry_after_is_answered_by_the_fallback_and_the_primary_rests_until_then() {
     let _gate = shared().await;
-    let primary = fault("status=429,retry_after=2").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (primary, _fallback, relay) = pair("status=429,retry_after=2", "").await;
     let mut health = relay.router.subscribe();
     let first = ask(&relay, &message(false)).await;
     assert_answer(&first, "fallback");
@@ -69,25 +60,8 @@ async fn a_429_with_retry_after_is_answered_by_the_fallback_and_the_primary_rest
 #[tokio::test]
 async fn a_429_on_every_attempt_is_answered_by_the_fallback_without_a_burst_on_the_primary() {
     let _gate = shared().await;
-    let primary = fault("status=429").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
-    let mut slowest = Duration::ZERO;
-    let mut per_request = Vec::new();
-    for i in 0..10 {
-        let before = primary.attempt_count();
-        let reply = ask(&relay, &message(i % 2 == 1)).await;
-        assert_answer(&reply, "fallback");
-        slowest = slowest.max(reply.elapsed);
-        per_request.push(primary.attempt_count() - before);
-    }
+    let (primary, _fallback, relay) = pair("status=429", "").await;
+    let (per_request, slowest) = attempts_per_request(&relay, &primary, 10, false).await;
     assert!(
         per_request.iter().all(|&n| n <= 1),
         "the primary was tried twice for one request: {per_request:?}"
@@ -113,16 +87,7 @@ async fn a_429_on_every_attempt_is_answered_by_the_fallback_without_a_burst_on_t
 #[tokio::test]
 async fn a_500_once_then_healthy_is_answered() {
     let _gate = shared().await;
-    let primary = fault("fail_first=1,status=500").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (_primary, _fallback, relay) = pair("fail_first=1,status=500", "").await;
     let first = ask(&relay, &message(true)).await;
     assert!(first.is_complete_answer(), "{first:?}");
     assert_bound(first.elapsed, SECOND, "answer");
@@ -147,25 +112,8 @@ async fn a_500_once_then_healthy_is_answered() {
 #[tokio::test]
 async fn a_503_on_every_attempt_is_answered_with_bounded_attempts_on_the_primary() {
     let _gate = shared().await;
-    let primary = fault("status=503").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
-    let mut slowest = Duration::ZERO;
-    let mut per_request = Vec::new();
-    for i in 0..10 {
-        let before = primary.attempt_count();
-        let reply = ask(&relay, &message(i % 2 == 0)).await;
-        assert_answer(&reply, "fallback");
-        slowest = slowest.max(reply.elapsed);
-        per_request.push(primary.attempt_count() - before);
-    }
+    let (primary, _fallback, relay) = pair("status=503", "").await;
+    let (per_request, slowest) = attempts_per_request(&relay, &primary, 10, true).await;
     assert!(per_request.iter().all(|&n| n <= 2), "{per_request:?}");
     assert_eq!(
         per_request[5..],
@@ -193,16 +141,7 @@ async fn a_503_on_every_attempt_is_answered_with_bounded_attempts_on_the_primary
 #[tokio::test]
 async fn a_connection_reset_before_headers_is_answered_by_the_fallback() {
     let _gate = shared().await;
-    let primary = fault("reset").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (_primary, _fallback, relay) = pair("reset", "").await;
     let mut slowest = Duration::ZERO;
     for stream in [false, true] {
         let reply = ask(&relay, &message(stream)).await;
@@ -225,16 +164,7 @@ async fn a_connection_reset_before_headers_is_answered_by_the_fallback() {
 #[tokio::test]
 async fn a_silent_primary_is_answered_by_the_fallback_soon_after_the_first_event_timeout() {
     let _gate = shared().await;
-    let primary = fault("silent").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (primary, _fallback, relay) = pair("silent", "").await;
     let bound = FIRST_EVENT + 500 * MS;
     let mut slowest = Duration::ZERO;
     for (i, stream) in [false, true].into_iter().enumerate() {
@@ -271,16 +201,7 @@ async fn a_silent_primary_is_answered_by_the_fallback_soon_after_the_first_event
 #[tokio::test]
 async fn headers_at_once_and_a_first_event_after_20s_are_answered_by_the_fallback_inside_15s() {
     let _gate = shared().await;
-    let primary = fault("first_event_delay_ms=20000").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (primary, _fallback, relay) = pair("first_event_delay_ms=20000", "").await;
     let mut slowest = Duration::ZERO;
     for (i, stream) in [true, false].into_iter().enumerate() {
         let reply = ask(&relay, &message(stream)).await;
@@ -315,16 +236,7 @@ async fn headers_at_once_and_a_first_event_after_20s_are_answered_by_the_fallbac
 #[tokio::test]
 async fn an_error_event_as_the_first_frame_of_a_200_fails_over_before_the_commit() {
     let _gate = shared().await;
-    let primary = fault("error_event").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (_primary, _fallback, relay) = pair("error_event", "").await;
     let reply = ask(&relay, &message(true)).await;
     assert_answer(&reply, "fallback");
     assert_bound(reply.elapsed, SECOND, "answer");

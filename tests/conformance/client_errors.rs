@@ -2,9 +2,7 @@
 
 use tokio::time::Instant;
 
-use crate::fixture::{
-    Provider, SECOND, ask, assert_answer, assert_bound, fault, read, relay, shared, status_of,
-};
+use crate::fixture::{SECOND, ask, assert_answer, assert_bound, pair, read, shared, status_of};
 use crate::harness::{PROVIDER_KEY, message};
 use crate::report::{Row, record};
 
@@ -24,16 +22,7 @@ async fn direct(url: &str, body: &serde_json::Value) -> crate::fixture::Reply {
 #[tokio::test]
 async fn a_400_reaches_the_client_unchanged_without_retry_or_failover() {
     let _gate = shared().await;
-    let primary = fault("ok").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
-        "",
-    )
-    .await;
+    let (primary, fallback, relay) = pair("ok", "").await;
     let mut slowest = std::time::Duration::ZERO;
     let cases = [
         "status=400,message=prompt is too long: 250000 tokens > 200000 maximum",
@@ -82,13 +71,8 @@ async fn a_400_reaches_the_client_unchanged_without_retry_or_failover() {
 #[tokio::test]
 async fn a_401_or_403_fails_over_once_configured_and_the_providers_health_says_why() {
     let _gate = shared().await;
-    let primary = fault("status=401").await;
-    let fallback = fault("ok").await;
-    let relay = relay(
-        &[
-            Provider::at("primary", &primary),
-            Provider::at("fallback", &fallback),
-        ],
+    let (primary, _fallback, relay) = pair(
+        "status=401",
         "routing:\n  trigger_statuses: [429, 500, 502, 503, 504, 529, 401, 403]\n",
     )
     .await;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::time::Instant;
 
-use crate::harness::TestRelay;
+use crate::harness::{TestRelay, message};
 
 /// The per-provider timeouts of every conformance relay (`providers[*].timeouts`).
 pub(crate) const TIMEOUTS: &str = "{connect: 1s, first_event: 1s, idle: 1s, total: 30s}";
@@ -113,6 +113,42 @@ pub(crate) async fn relay(providers: &[Provider], extra: &str) -> TestRelay {
 }
 
 /// Fails the test when `future` takes longer than `limit`, instead of hanging.
+/// A primary answering `scenario` and a healthy fallback (priorities 1 and 2) behind a relay
+/// configured with `extra`.
+pub(crate) async fn pair(scenario: &str, extra: &str) -> (FaultUpstream, FaultUpstream, TestRelay) {
+    let primary = fault(scenario).await;
+    let fallback = fault("ok").await;
+    let relay = relay(
+        &[
+            Provider::at("primary", &primary),
+            Provider::at("fallback", &fallback),
+        ],
+        extra,
+    )
+    .await;
+    (primary, fallback, relay)
+}
+
+/// Sends `requests` sequential requests (streamed every other one, from `first_stream`), each
+/// answered by the fallback; returns the primary's attempts per request and the slowest answer.
+pub(crate) async fn attempts_per_request(
+    relay: &TestRelay,
+    primary: &FaultUpstream,
+    requests: usize,
+    first_stream: bool,
+) -> (Vec<usize>, Duration) {
+    let mut slowest = Duration::ZERO;
+    let mut per_request = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let before = primary.attempt_count();
+        let reply = ask(relay, &message((i % 2 == 0) == first_stream)).await;
+        assert_answer(&reply, "fallback");
+        slowest = slowest.max(reply.elapsed);
+        per_request.push(primary.attempt_count() - before);
+    }
+    (per_request, slowest)
+}
+
 pub(crate) async fn within<F: Future>(limit: Duration, what: &str, future: F) -> F::Output {
     tokio::time::timeout(limit, future)
         .await
