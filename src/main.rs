@@ -101,7 +101,10 @@ async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
         Ok(prepared) => prepared,
         Err(message) => return fail(&message),
     };
-    relayrace::telemetry::init(&config.logging);
+    let _log_lines = match relayrace::telemetry::init(&config.logging) {
+        Ok(guard) => guard,
+        Err(error) => return fail(&format!("could not start the log writer: {error}")),
+    };
     if let Some(listen) = listen {
         config.server.listen = listen;
     }
