@@ -139,9 +139,9 @@ pub enum UpstreamBuildError {
     Client {
         /// The provider's name.
         provider: String,
-        /// What reqwest said.
+        /// What the TLS library said.
         #[source]
-        source: reqwest::Error,
+        source: rustls::Error,
     },
 }
 
@@ -152,7 +152,7 @@ pub struct RelayUpstream {
 }
 
 enum ProviderClient {
-    Http(http::HttpProvider),
+    Http(Box<http::HttpProvider>),
     Simulated(simulated::SimulatedProvider),
 }
 
@@ -166,7 +166,8 @@ impl RelayUpstream {
                     simulated::SimulatedProvider::new(&provider.config),
                 )),
                 ProviderKind::Anthropic | ProviderKind::AnthropicCompatible => {
-                    http::HttpProvider::new(provider).map(ProviderClient::Http)
+                    http::HttpProvider::new(provider)
+                        .map(|client| ProviderClient::Http(Box::new(client)))
                 }
             })
             .collect::<Result<_, _>>()?;

@@ -5,13 +5,17 @@ mod body;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, header};
+use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use relayrace_actors::AttemptError;
-use reqwest::redirect::Policy;
 use tokio::time::{Instant, timeout_at};
 use url::Url;
 
@@ -33,11 +37,18 @@ const MAX_IDLE_CONNECTIONS: usize = 32;
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 
+/// The pooled HTTP/1.1 and HTTP/2 client (rustls, HTTP/2 by ALPN) of one provider. It follows
+/// no redirects and uses no proxy.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// An HTTP provider: its client, URLs, auth and timeouts.
 pub(super) struct HttpProvider {
-    client: reqwest::Client,
+    client: HttpClient,
     messages_url: Url,
     count_tokens_url: Url,
+    /// The endpoints' URIs as sent when the client gave no query string.
+    messages_uri: Uri,
+    count_tokens_uri: Uri,
     auth: Auth,
     model_mapping: BTreeMap<String, String>,
     timeouts: TimeoutsConfig,
@@ -57,22 +68,27 @@ impl HttpProvider {
         let auth = auth(provider).ok_or_else(|| UpstreamBuildError::InvalidKey {
             provider: config.name.clone(),
         })?;
-        let client = reqwest::Client::builder()
-            .redirect(Policy::none())
-            .no_proxy()
-            .connect_timeout(config.timeouts.connect)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|source| UpstreamBuildError::Client {
+        let client =
+            client(config.timeouts.connect).map_err(|source| UpstreamBuildError::Client {
                 provider: config.name.clone(),
                 source,
             })?;
+        let messages_url = endpoint_url(&base_url, Endpoint::Messages);
+        let count_tokens_url = endpoint_url(&base_url, Endpoint::CountTokens);
+        let uri = |url: &Url| {
+            url.as_str()
+                .parse::<Uri>()
+                .map_err(|_| UpstreamBuildError::BaseUrl {
+                    provider: config.name.clone(),
+                    reason: "is not a valid request URI",
+                })
+        };
         Ok(HttpProvider {
             client,
-            messages_url: endpoint_url(&base_url, Endpoint::Messages),
-            count_tokens_url: endpoint_url(&base_url, Endpoint::CountTokens),
+            messages_uri: uri(&messages_url)?,
+            count_tokens_uri: uri(&count_tokens_url)?,
+            messages_url,
+            count_tokens_url,
             auth,
             model_mapping: config.model_mapping.clone(),
             timeouts: config.timeouts,
@@ -87,15 +103,16 @@ impl HttpProvider {
         let sent = Instant::now();
         let deadline = sent + self.timeouts.total;
         let first_event_by = deadline.min(sent + self.timeouts.first_event);
-        let response = match timeout_at(first_event_by, self.request(request)?.send()).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => return Err(transport_error(&error, "response headers")),
-            Err(_) => {
-                return Err(AttemptError::Timeout {
-                    phase: "response headers",
-                });
-            }
-        };
+        let response =
+            match timeout_at(first_event_by, self.client.request(self.request(request)?)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => return Err(request_error(&error)),
+                Err(_) => {
+                    return Err(AttemptError::Timeout {
+                        phase: "response headers",
+                    });
+                }
+            };
         let status = response.status();
         if status.is_redirection() {
             // Never followed (the key would travel to wherever it points), and useless to the
@@ -130,36 +147,43 @@ impl HttpProvider {
             deadline,
             idle: self.timeouts.idle,
         };
-        pending
-            .commit(sse::frames(Box::pin(response.bytes_stream())))
-            .await
+        let body = BodyDataStream::new(response.into_body());
+        pending.commit(sse::frames(Box::pin(body))).await
     }
 
-    fn request(&self, request: &RelayRequest) -> Result<reqwest::RequestBuilder, AttemptError> {
-        let mut url = match request.endpoint {
-            Endpoint::Messages => self.messages_url.clone(),
-            Endpoint::CountTokens => self.count_tokens_url.clone(),
+    fn request(&self, request: &RelayRequest) -> Result<Request<Full<Bytes>>, AttemptError> {
+        let uri = match request.query.as_deref().filter(|query| !query.is_empty()) {
+            None => match request.endpoint {
+                Endpoint::Messages => self.messages_uri.clone(),
+                Endpoint::CountTokens => self.count_tokens_uri.clone(),
+            },
+            Some(query) => self.uri_with_query(request.endpoint, query)?,
         };
-        if let Some(query) = request.query.as_deref().filter(|query| !query.is_empty()) {
-            let query = match url.query() {
-                Some(base) if !base.is_empty() => format!("{base}&{query}"),
-                _ => query.to_owned(),
-            };
-            url.set_query(Some(&query));
-        }
         let body = match self.model_mapping.get(&request.model) {
             Some(model) => body::with_model(&request.body, model),
             None => request.body.clone(),
         };
-        let mut builder = self
-            .client
-            .post(url)
-            .headers(self.headers(request)?)
-            .body(body);
-        if !request.stream {
-            builder = builder.timeout(self.timeouts.total);
-        }
-        Ok(builder)
+        let mut upstream = Request::new(Full::new(body));
+        *upstream.method_mut() = Method::POST;
+        *upstream.uri_mut() = uri;
+        *upstream.headers_mut() = self.headers(request)?;
+        Ok(upstream)
+    }
+
+    /// The endpoint's URI with the client's query string after the base URL's own.
+    fn uri_with_query(&self, endpoint: Endpoint, query: &str) -> Result<Uri, AttemptError> {
+        let mut url = match endpoint {
+            Endpoint::Messages => self.messages_url.clone(),
+            Endpoint::CountTokens => self.count_tokens_url.clone(),
+        };
+        let query = match url.query() {
+            Some(base) if !base.is_empty() => format!("{base}&{query}"),
+            _ => query.to_owned(),
+        };
+        url.set_query(Some(&query));
+        url.as_str().parse().map_err(|_| AttemptError::Other {
+            message: "the client's query string does not make a valid URI".to_owned(),
+        })
     }
 
     /// The client's allowlisted headers, less any auth or framing, plus ours.
@@ -269,21 +293,22 @@ struct Pace {
 
 /// A JSON answer's whole body. Until it is read and is JSON the attempt has not committed, so
 /// a body that stalls, breaks off or is not JSON fails over like an error status.
-async fn full_answer(mut response: reqwest::Response, pace: Pace) -> Result<Bytes, AttemptError> {
-    let mut body = BytesMut::new();
+async fn full_answer(response: Response<Incoming>, pace: Pace) -> Result<Bytes, AttemptError> {
+    let mut body = response.into_body();
+    let mut chunks = Chunks::default();
     let mut next_by = pace.first_by;
     loop {
-        match timeout_at(next_by.min(pace.deadline), response.chunk()).await {
+        match timeout_at(next_by.min(pace.deadline), next_chunk(&mut body)).await {
             Err(_) => return Err(AttemptError::Timeout { phase: "body" }),
-            Ok(Err(error)) => return Err(transport_error(&error, "body")),
-            Ok(Ok(Some(chunk))) => {
-                body.extend_from_slice(&chunk);
+            Ok(Some(Err(error))) => return Err(transport_error(&error, "body error")),
+            Ok(Some(Ok(chunk))) => {
+                chunks.push(chunk);
                 next_by = Instant::now() + pace.idle;
             }
-            Ok(Ok(None)) => break,
+            Ok(None) => break,
         }
     }
-    let body = body.freeze();
+    let body = chunks.into_bytes();
     if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
         let failure = UpstreamFailure::bad_gateway("the provider's answer is not valid JSON");
         return Err(failure.into_attempt_error(None));
@@ -291,43 +316,116 @@ async fn full_answer(mut response: reqwest::Response, pace: Pace) -> Result<Byte
     Ok(body)
 }
 
+/// A body's bytes, copied only when it came in more than one chunk.
+#[derive(Default)]
+struct Chunks {
+    first: Option<Bytes>,
+    joined: BytesMut,
+}
+
+impl Chunks {
+    fn push(&mut self, chunk: Bytes) {
+        match self.first.take() {
+            None if self.joined.is_empty() => self.first = Some(chunk),
+            first => {
+                if let Some(first) = first {
+                    self.joined.extend_from_slice(&first);
+                }
+                self.joined.extend_from_slice(&chunk);
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.first.unwrap_or_else(|| self.joined.freeze())
+    }
+}
+
+/// The next data chunk of `body` (trailers are skipped).
+async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
+    loop {
+        match body.frame().await? {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => return Some(Ok(data)),
+                Err(_trailers) => continue,
+            },
+            Err(error) => return Some(Err(error)),
+        }
+    }
+}
+
 /// A non-2xx answer as an attempt error, its body read within `read_by` (capped at 1 MiB).
-async fn error_answer(mut response: reqwest::Response, read_by: Instant) -> AttemptError {
+async fn error_answer(response: Response<Incoming>, read_by: Instant) -> AttemptError {
     let status = response.status();
     let headers = relayed_headers(response.headers());
     let retry_after = failure::retry_after(response.headers(), SystemTime::now());
-    let mut body = BytesMut::new();
-    while body.len() < MAX_ERROR_BODY {
-        match timeout_at(read_by, response.chunk()).await {
-            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+    let mut body = response.into_body();
+    let mut read = BytesMut::new();
+    while read.len() < MAX_ERROR_BODY {
+        match timeout_at(read_by, next_chunk(&mut body)).await {
+            Ok(Some(Ok(chunk))) => read.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    body.truncate(MAX_ERROR_BODY);
-    UpstreamFailure::from_upstream(status, headers, body.freeze()).into_attempt_error(retry_after)
+    read.truncate(MAX_ERROR_BODY);
+    UpstreamFailure::from_upstream(status, headers, read.freeze()).into_attempt_error(retry_after)
 }
 
-/// A reqwest error as an attempt error; the message names the kind of failure and its root
+/// The client for one provider: pooled connections (at most [`MAX_IDLE_CONNECTIONS`] idle,
+/// closed after 90 s idle), TCP_NODELAY, `connect` as the connect timeout, rustls with the
+/// Mozilla roots, HTTP/2 when the server offers it.
+fn client(connect: Duration) -> Result<HttpClient, rustls::Error> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect));
+    let https = HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(https))
+}
+
+/// A failed request (before any response headers) as an attempt error.
+fn request_error(error: &hyper_util::client::legacy::Error) -> AttemptError {
+    if !error.is_connect() {
+        return transport_error(error, "request error");
+    }
+    let timed_out = causes(error).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    if timed_out {
+        return AttemptError::Timeout { phase: "connect" };
+    }
+    transport_error(error, "connect error")
+}
+
+/// A transport error as an attempt error; the message names the kind of failure and its root
 /// cause, never the request's headers.
-fn transport_error(error: &reqwest::Error, phase: &'static str) -> AttemptError {
-    if error.is_timeout() {
-        let phase = if error.is_connect() { "connect" } else { phase };
-        return AttemptError::Timeout { phase };
-    }
-    let kind = if error.is_connect() {
-        "connect error"
-    } else if error.is_body() || error.is_decode() {
-        "body error"
-    } else {
-        "request error"
-    };
-    let mut cause = error.source();
-    while let Some(next) = cause.and_then(|cause| cause.source()) {
-        cause = Some(next);
-    }
-    let message = match cause {
+fn transport_error(error: &(dyn std::error::Error + 'static), kind: &str) -> AttemptError {
+    let root = causes(error).last();
+    let message = match root {
         Some(cause) => format!("{kind}: {cause}"),
-        None => kind.to_owned(),
+        None => format!("{kind}: {error}"),
     };
     AttemptError::Connection { message }
+}
+
+/// The causes of `error`, nearest first.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(
+        error.source(),
+        |cause: &&'a (dyn std::error::Error + 'static)| (*cause).source(),
+    )
 }
