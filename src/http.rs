@@ -59,6 +59,8 @@ pub struct AppSettings {
     pub max_body_bytes: usize,
     /// How long a client may take to send its body.
     pub body_read_timeout: Duration,
+    /// Every provider's name, in configured order.
+    pub providers: Vec<String>,
     /// Models served, with the provider serving each (`GET /v1/models`).
     pub models: Vec<(String, String)>,
 }
@@ -68,6 +70,7 @@ impl AppState {
     pub fn new(router: RouterHandle<RelayUpstream>, settings: AppSettings) -> Self {
         let observer = Observer::start(
             router.clone(),
+            &settings.providers,
             settings.event_capacity,
             settings.known_models.clone(),
         );

@@ -67,6 +67,11 @@ impl Relay {
             known_models: known_models(resolved),
             max_body_bytes: config.server.max_body_bytes,
             body_read_timeout: config.server.body_read_timeout,
+            providers: resolved
+                .providers
+                .iter()
+                .map(|p| p.config.name.clone())
+                .collect(),
             models,
         };
         let state = AppState::new(runtime.handle(), settings);

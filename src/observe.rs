@@ -3,13 +3,13 @@
 //! ```text
 //!   request handler ──routed/finished──▶ Observer ──▶ Metrics (counters, gauges, histograms)
 //!        (never waits)                      │      ├─▶ failover broadcast ──▶ Feed (one per watcher)
-//!                                           │      └─▶ ledger task (try_send) ◀── /status asks
-//!   runtime health events ─────────────────────────────▶ Feed, ledger (health gauges)
+//!                                           │      └─▶ Ledger (atomics) ◀── /status reads
+//!   runtime health events ─────────────────────────────▶ Feed, upkeep task (health gauges)
 //! ```
 //!
 //! Nothing on the request path awaits a watcher or a lock: metrics are atomics in a recorder
 //! this relay owns, failovers go to a bounded broadcast (a slow watcher is told what it missed),
-//! and per-provider latency windows live in one task fed by `try_send`.
+//! and per-provider latency windows are atomic rings in the ledger.
 
 pub mod event;
 mod feed;
@@ -24,19 +24,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use relayrace_actors::{RouteError, RouterHandle};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 pub use event::RelayEvent;
 pub use feed::Feed;
 pub use ledger::Traffic;
 pub use metrics::Metrics;
 
-pub(crate) use ledger::LedgerMsg;
 pub(crate) use metrics::InFlight;
 pub(crate) use outcome::RouteSummary;
 
 use event::{AttemptSummary, Failover, millis, rfc3339};
-use ledger::LedgerHandle;
+use ledger::Ledger;
 
 use crate::upstream::RelayUpstream;
 
@@ -50,7 +49,9 @@ struct Inner {
     router: RouterHandle<RelayUpstream>,
     metrics: Metrics,
     failovers: broadcast::Sender<Failover>,
-    ledger: LedgerHandle,
+    ledger: Ledger,
+    /// Ends the upkeep task when the observers drop.
+    _upkeep: oneshot::Sender<()>,
     closing: watch::Sender<bool>,
     models: HashSet<String>,
 }
@@ -64,23 +65,25 @@ pub(crate) struct RequestFacts<'a> {
 }
 
 impl Observer {
-    /// Observers over `router`; a watcher may fall `capacity` failover events behind before it
-    /// misses some. `models` are the model names metrics label as themselves (any other is
-    /// `other`, so clients cannot grow the label set). Spawns the ledger task (call within a
-    /// Tokio runtime).
+    /// Observers over `router` and its `providers`; a watcher may fall `capacity` failover
+    /// events behind before it misses some. `models` are the model names metrics label as
+    /// themselves (any other is `other`, so clients cannot grow the label set). Spawns the
+    /// upkeep task (call within a Tokio runtime).
     pub fn start(
         router: RouterHandle<RelayUpstream>,
+        providers: &[String],
         capacity: usize,
         models: HashSet<String>,
     ) -> Self {
         let metrics = Metrics::new();
-        let ledger = LedgerHandle::start(router.clone(), metrics.clone());
+        let upkeep = ledger::start_upkeep(router.clone(), metrics.clone());
         Observer {
             inner: Arc::new(Inner {
                 router,
                 metrics,
                 failovers: broadcast::channel(capacity.max(1)).0,
-                ledger,
+                ledger: Ledger::new(providers.iter().cloned()),
+                _upkeep: upkeep,
                 closing: watch::Sender::new(false),
                 models,
             }),
@@ -119,8 +122,8 @@ impl Observer {
     }
 
     /// Every provider's traffic, by name.
-    pub async fn traffic(&self) -> HashMap<String, Traffic> {
-        self.inner.ledger.traffic().await
+    pub fn traffic(&self) -> HashMap<String, Traffic> {
+        self.inner.ledger.traffic()
     }
 
     /// A request entered the relay; it counts as in flight until the guard drops.
@@ -141,9 +144,7 @@ impl Observer {
         let (Some(primary), Some(cause)) = (route.primary(), &route.failover) else {
             return;
         };
-        self.inner.ledger.tell(LedgerMsg::FailedOver {
-            primary: primary.to_owned(),
-        });
+        self.inner.ledger.failed_over(primary);
         let failover = Failover {
             request_id: request.request_id.to_owned(),
             model: request.model.to_owned(),
@@ -174,11 +175,9 @@ impl Observer {
         );
         let answered = !matches!(answer.outcome, "error" | "rejected");
         if let Some(provider) = answer.provider.filter(|_| answered) {
-            self.inner.ledger.tell(LedgerMsg::Answered {
-                provider: provider.to_owned(),
-                total,
-                first_event: answer.first_event,
-            });
+            self.inner
+                .ledger
+                .answered(provider, total, answer.first_event);
         }
     }
 }

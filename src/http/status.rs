@@ -1,8 +1,6 @@
 //! `GET /status`: the strategy, and each provider's health, circuit, counters and traffic
 //! (requests answered, failovers, p50/p99 latency and time to first event).
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -14,9 +12,6 @@ use super::AppState;
 use crate::error::ApiError;
 use crate::observe::Traffic;
 use crate::observe::event::{millis, rfc3339};
-
-/// Longest `/status` waits for the traffic figures before it answers without them.
-const TRAFFIC_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Serialize)]
 struct StatusProvider {
@@ -43,9 +38,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Response, Ap
         .snapshot()
         .await
         .map_err(|e| ApiError::from_route(&e))?;
-    let mut traffic = tokio::time::timeout(TRAFFIC_WAIT, state.observer().traffic())
-        .await
-        .unwrap_or_default();
+    let mut traffic = state.observer().traffic();
     let settings = state.settings();
     let providers: Vec<StatusProvider> = snapshot
         .into_iter()

@@ -1,15 +1,15 @@
-//! The ledger: one task owns every provider's traffic figures (requests answered, failovers,
-//! windows of recent latencies) and the health gauges. Handlers feed it through a bounded
-//! channel without waiting (a full channel drops the sample, never the request); `/status` asks
-//! it for the figures. It also keeps the health gauges in step with the runtime's events and
-//! runs the metrics upkeep.
+//! The ledger: every provider's traffic figures (requests answered, failovers, windows of recent
+//! latencies) in atomics that request handlers update without waiting, allocating or waking
+//! anyone, and that `/status` reads. A task beside it keeps the health gauges in step with the
+//! runtime's events and runs the metrics upkeep.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use relayrace_actors::{EventsError, HealthEvents, RouterHandle};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::event::millis;
 use super::metrics::Metrics;
@@ -18,8 +18,6 @@ use crate::upstream::RelayUpstream;
 
 /// Samples kept per provider and series.
 const WINDOW: usize = 1024;
-/// Messages the ledger may have waiting before new samples are dropped.
-const BACKLOG: usize = 4096;
 /// How often histogram samples are drained into buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -40,54 +38,10 @@ pub struct Traffic {
     pub first_event_p99_ms: Option<u64>,
 }
 
-/// Messages of the ledger task.
-pub(crate) enum LedgerMsg {
-    /// `provider` answered a request; `total` when it ended well, `first_event` when it routed
-    /// well.
-    Answered {
-        provider: String,
-        total: Option<Duration>,
-        first_event: Option<Duration>,
-    },
-    /// A request whose primary was `primary` failed over.
-    FailedOver { primary: String },
-    /// Every provider's traffic so far.
-    GetTraffic {
-        reply: oneshot::Sender<HashMap<String, Traffic>>,
-    },
-}
-
-/// The sending side of the ledger.
-#[derive(Clone, Debug)]
-pub(crate) struct LedgerHandle(mpsc::Sender<LedgerMsg>);
-
-impl LedgerHandle {
-    /// Starts the ledger task; it ends when the last handle drops.
-    pub(crate) fn start(router: RouterHandle<RelayUpstream>, metrics: Metrics) -> Self {
-        let (sender, receiver) = mpsc::channel(BACKLOG);
-        tokio::spawn(run(receiver, router, metrics));
-        LedgerHandle(sender)
-    }
-
-    /// Records without waiting; a sample that finds the ledger behind is dropped.
-    pub(crate) fn tell(&self, message: LedgerMsg) {
-        let _ = self.0.try_send(message);
-    }
-
-    /// Every provider's traffic; empty when the ledger cannot answer.
-    pub(crate) async fn traffic(&self) -> HashMap<String, Traffic> {
-        let (reply, answer) = oneshot::channel();
-        if self.0.send(LedgerMsg::GetTraffic { reply }).await.is_err() {
-            return HashMap::new();
-        }
-        answer.await.unwrap_or_default()
-    }
-}
-
 /// One provider's figures.
 struct Book {
-    requests: u64,
-    failovers: u64,
+    requests: AtomicU64,
+    failovers: AtomicU64,
     latency: Samples,
     first_event: Samples,
 }
@@ -95,8 +49,8 @@ struct Book {
 impl Default for Book {
     fn default() -> Self {
         Book {
-            requests: 0,
-            failovers: 0,
+            requests: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
             latency: Samples::new(WINDOW),
             first_event: Samples::new(WINDOW),
         }
@@ -109,8 +63,8 @@ impl Book {
         let [latency_p50, latency_p99] = self.latency.percentiles([0.5, 0.99]);
         let [first_p50, first_p99] = self.first_event.percentiles([0.5, 0.99]);
         Traffic {
-            requests: self.requests,
-            failovers: self.failovers,
+            requests: self.requests.load(Ordering::Relaxed),
+            failovers: self.failovers.load(Ordering::Relaxed),
             latency_p50_ms: ms(latency_p50),
             latency_p99_ms: ms(latency_p99),
             first_event_p50_ms: ms(first_p50),
@@ -119,49 +73,75 @@ impl Book {
     }
 }
 
-/// Every provider's book, by name.
-#[derive(Default)]
-struct Ledger(HashMap<String, Book>);
+/// Every provider's book, by name; the set of providers is fixed when the relay starts.
+pub(crate) struct Ledger(HashMap<String, Book>);
 
 impl Ledger {
-    fn apply(&mut self, message: LedgerMsg) {
-        match message {
-            LedgerMsg::Answered {
-                provider,
-                total,
-                first_event,
-            } => {
-                let book = self.0.entry(provider).or_default();
-                book.requests += 1;
-                total.into_iter().for_each(|d| book.latency.record(d));
-                first_event
-                    .into_iter()
-                    .for_each(|d| book.first_event.record(d));
-            }
-            LedgerMsg::FailedOver { primary } => self.0.entry(primary).or_default().failovers += 1,
-            LedgerMsg::GetTraffic { reply } => {
-                let traffic = self.0.iter().map(|(k, b)| (k.clone(), b.traffic()));
-                let _ = reply.send(traffic.collect());
-            }
+    /// An empty book for each of `providers`.
+    pub(crate) fn new(providers: impl IntoIterator<Item = String>) -> Self {
+        Ledger(
+            providers
+                .into_iter()
+                .map(|p| (p, Book::default()))
+                .collect(),
+        )
+    }
+
+    /// `provider` answered a request; `total` when it ended well, `first_event` when it routed
+    /// well.
+    pub(crate) fn answered(
+        &self,
+        provider: &str,
+        total: Option<Duration>,
+        first_event: Option<Duration>,
+    ) {
+        if let Some(book) = self.0.get(provider) {
+            book.requests.fetch_add(1, Ordering::Relaxed);
+            total.into_iter().for_each(|d| book.latency.record(d));
+            first_event
+                .into_iter()
+                .for_each(|d| book.first_event.record(d));
         }
+    }
+
+    /// A request whose primary was `primary` failed over.
+    pub(crate) fn failed_over(&self, primary: &str) {
+        if let Some(book) = self.0.get(primary) {
+            book.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every provider's traffic so far.
+    pub(crate) fn traffic(&self) -> HashMap<String, Traffic> {
+        self.0
+            .iter()
+            .map(|(name, book)| (name.clone(), book.traffic()))
+            .collect()
     }
 }
 
-async fn run(
-    mut messages: mpsc::Receiver<LedgerMsg>,
+/// Starts the task that keeps the health gauges and runs the metrics upkeep; it ends when the
+/// returned sender drops.
+pub(crate) fn start_upkeep(
+    router: RouterHandle<RelayUpstream>,
+    metrics: Metrics,
+) -> oneshot::Sender<()> {
+    let (alive, dropped) = oneshot::channel();
+    tokio::spawn(upkeep(dropped, router, metrics));
+    alive
+}
+
+async fn upkeep(
+    mut dropped: oneshot::Receiver<()>,
     router: RouterHandle<RelayUpstream>,
     metrics: Metrics,
 ) {
-    let mut ledger = Ledger::default();
     let mut health = Some(router.subscribe());
     resync(&router, &metrics).await;
     let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
     loop {
         tokio::select! {
-            message = messages.recv() => match message {
-                Some(message) => ledger.apply(message),
-                None => break,
-            },
+            _ = &mut dropped => break,
             event = next_health(&mut health) => match event {
                 Ok(event) => metrics.health_changed(event.provider.name(), event.from, event.to),
                 Err(EventsError::Lagged { .. }) => resync(&router, &metrics).await,
@@ -196,25 +176,15 @@ mod tests {
 
     #[test]
     fn the_ledger_counts_and_keeps_percentiles_per_provider() {
-        let mut ledger = Ledger::default();
+        let ledger = Ledger::new(["a".to_owned(), "b".to_owned()]);
         for ms in [10, 20, 30] {
-            ledger.apply(LedgerMsg::Answered {
-                provider: "a".into(),
-                total: Some(Duration::from_millis(ms * 10)),
-                first_event: Some(Duration::from_millis(ms)),
-            });
+            let ms = Duration::from_millis(ms);
+            ledger.answered("a", Some(ms * 10), Some(ms));
         }
-        ledger.apply(LedgerMsg::Answered {
-            provider: "a".into(),
-            total: None,
-            first_event: None,
-        });
-        ledger.apply(LedgerMsg::FailedOver {
-            primary: "b".into(),
-        });
-        let (reply, mut answer) = oneshot::channel();
-        ledger.apply(LedgerMsg::GetTraffic { reply });
-        let traffic = answer.try_recv().unwrap();
+        ledger.answered("a", None, None);
+        ledger.failed_over("b");
+        ledger.answered("unknown", None, None);
+        let traffic = ledger.traffic();
         assert_eq!(
             traffic["a"],
             Traffic {
@@ -233,5 +203,6 @@ mod tests {
                 ..Traffic::default()
             }
         );
+        assert_eq!(traffic.len(), 2);
     }
 }
