@@ -75,7 +75,7 @@ impl Observer {
         capacity: usize,
         models: HashSet<String>,
     ) -> Self {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(providers, &models);
         let upkeep = ledger::start_upkeep(router.clone(), metrics.clone());
         Observer {
             inner: Arc::new(Inner {

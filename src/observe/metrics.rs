@@ -19,10 +19,14 @@
 //! | `relayrace_overhead_seconds` | histogram | |
 //! | `relayrace_watcher_missed_events_total` | counter | `stream` |
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
+};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
 
@@ -63,24 +67,53 @@ const OVERHEAD_BUCKETS: [f64; 12] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
 ];
 
+/// Model labels besides the known model names.
+const OTHER_MODELS: [&str; 2] = ["other", "none"];
+
 /// The relay's metrics. Cheap to clone; recording never blocks on anything but atomics.
 #[derive(Clone)]
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
+    hot: Arc<Hot>,
+}
+
+/// Handles of the series every answered request touches, registered on first use and kept, so
+/// the request path neither allocates labels nor looks series up. Rarer series (failures,
+/// failovers, races) go through the registry.
+struct Hot {
+    in_flight: Gauge,
+    overhead: Histogram,
+    providers: HashMap<String, ProviderSeries>,
+    /// Each model label's index into [`ProviderSeries::requests_ok`].
+    models: HashMap<String, usize>,
+}
+
+/// One provider's hot series.
+struct ProviderSeries {
+    attempts_ok: OnceLock<Counter>,
+    first_event: OnceLock<Histogram>,
+    duration: OnceLock<Histogram>,
+    /// `relayrace_requests_total{outcome="ok"}`, by model label.
+    requests_ok: Box<[OnceLock<Counter>]>,
 }
 
 impl Metrics {
-    /// A fresh set of metrics, every one described.
-    pub fn new() -> Self {
+    /// A fresh set of metrics, every one described, for `providers` and the `models` labelled
+    /// as themselves.
+    pub fn new(providers: &[String], models: &HashSet<String>) -> Self {
         let builder = with_buckets().unwrap_or_else(|error| {
             tracing::warn!(error = %error, "metrics: histograms fall back to summaries");
             PrometheusBuilder::new()
         });
-        let metrics = Metrics {
-            recorder: Arc::new(builder.build_recorder()),
-        };
-        metrics.record(describe);
-        metrics
+        let recorder = Arc::new(builder.build_recorder());
+        let hot = metrics::with_local_recorder(recorder.as_ref(), || {
+            describe();
+            Hot::new(providers, models)
+        });
+        Metrics {
+            recorder,
+            hot: Arc::new(hot),
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -94,14 +127,14 @@ impl Metrics {
         self.recorder.handle().run_upkeep();
     }
 
-    fn record(&self, f: impl FnOnce()) {
-        metrics::with_local_recorder(self.recorder.as_ref(), f);
+    fn record<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(self.recorder.as_ref(), f)
     }
 
     /// A request is in the relay until the returned guard drops.
     pub(crate) fn in_flight(&self) -> InFlight {
-        self.record(|| gauge!(IN_FLIGHT).increment(1.0));
-        InFlight(self.clone())
+        self.hot.in_flight.increment(1.0);
+        InFlight(self.hot.clone())
     }
 
     /// A request ended: answered by `provider` (`none` when nobody answered) with `outcome`,
@@ -113,20 +146,60 @@ impl Metrics {
         outcome: &str,
         total: Option<Duration>,
     ) {
-        let (provider, model, outcome) =
-            (provider.to_owned(), model.to_owned(), outcome.to_owned());
+        if let (Some(series), "ok") = (self.hot.providers.get(provider), outcome) {
+            if let Some(total) = total {
+                let duration = series.duration.get_or_init(|| {
+                    self.record(|| histogram!(DURATION, "provider" => provider.to_owned()))
+                });
+                duration.record(total.as_secs_f64());
+            }
+            let requests = self
+                .hot
+                .models
+                .get(model)
+                .and_then(|&i| series.requests_ok.get(i));
+            if let Some(requests) = requests {
+                requests
+                    .get_or_init(|| self.record(|| requests_counter(provider, model, outcome)))
+                    .increment(1);
+                return;
+            }
+        }
         self.record(|| {
             if let Some(total) = total {
-                histogram!(DURATION, "provider" => provider.clone()).record(total.as_secs_f64());
+                histogram!(DURATION, "provider" => provider.to_owned()).record(total.as_secs_f64());
             }
-            counter!(REQUESTS, "provider" => provider, "model" => model, "outcome" => outcome)
-                .increment(1);
+            requests_counter(provider, model, outcome).increment(1);
         });
     }
 
     /// A route ended: its attempts, failover, race, the winner's time to first event and the
     /// relay's `overhead`.
     pub(crate) fn routed(&self, route: &RouteSummary<'_>, overhead: Duration) {
+        self.hot.overhead.record(overhead.as_secs_f64());
+        let winner = route
+            .winner
+            .and_then(|w| Some((w, self.hot.providers.get(w)?)));
+        if let (Some(first_event), Some((winner, series))) = (route.first_event, winner) {
+            let histogram = series.first_event.get_or_init(|| {
+                self.record(|| histogram!(FIRST_EVENT, "provider" => winner.to_owned()))
+            });
+            histogram.record(first_event.as_secs_f64());
+        }
+        if let ([only], None, None, Some((winner, series))) =
+            (route.attempts, route.race, &route.failover, winner)
+            && matches!(only.outcome, AttemptOutcome::Succeeded)
+        {
+            // The common case: one attempt, answered.
+            let attempts = series.attempts_ok.get_or_init(|| {
+                self.record(|| {
+                    let outcome = outcome_name(&only.outcome);
+                    counter!(ATTEMPTS, "provider" => winner.to_owned(), "outcome" => outcome)
+                })
+            });
+            attempts.increment(1);
+            return;
+        }
         self.record(|| {
             for attempt in route.attempts {
                 record_attempt(attempt, route.race.is_some());
@@ -141,11 +214,12 @@ impl Metrics {
                     counter!(RACE_WINS, "provider" => winner.to_owned()).increment(1);
                 }
             }
-            if let (Some(first_event), Some(winner)) = (route.first_event, route.winner) {
+            if let (Some(first_event), Some(winner)) = (route.first_event, route.winner)
+                && !self.hot.providers.contains_key(winner)
+            {
                 histogram!(FIRST_EVENT, "provider" => winner.to_owned())
                     .record(first_event.as_secs_f64());
             }
-            histogram!(OVERHEAD).record(overhead.as_secs_f64());
         });
     }
 
@@ -175,12 +249,6 @@ impl Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics(..)")
@@ -205,12 +273,44 @@ fn record_attempt(attempt: &AttemptRecord, raced: bool) {
     }
 }
 
+impl Hot {
+    /// Call within the recorder.
+    fn new(providers: &[String], models: &HashSet<String>) -> Self {
+        let labels = models.iter().map(String::as_str).chain(OTHER_MODELS);
+        let models: HashMap<String, usize> = labels
+            .enumerate()
+            .map(|(index, model)| (model.to_owned(), index))
+            .collect();
+        let series = || ProviderSeries {
+            attempts_ok: OnceLock::new(),
+            first_event: OnceLock::new(),
+            duration: OnceLock::new(),
+            requests_ok: models.iter().map(|_| OnceLock::new()).collect(),
+        };
+        Hot {
+            in_flight: gauge!(IN_FLIGHT),
+            overhead: histogram!(OVERHEAD),
+            providers: providers.iter().map(|p| (p.clone(), series())).collect(),
+            models,
+        }
+    }
+}
+
+fn requests_counter(provider: &str, model: &str, outcome: &str) -> Counter {
+    counter!(
+        REQUESTS,
+        "provider" => provider.to_owned(),
+        "model" => model.to_owned(),
+        "outcome" => outcome.to_owned()
+    )
+}
+
 /// Counts a request in flight until dropped.
-pub(crate) struct InFlight(Metrics);
+pub(crate) struct InFlight(Arc<Hot>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.record(|| gauge!(IN_FLIGHT).decrement(1.0));
+        self.0.in_flight.decrement(1.0);
     }
 }
 
