@@ -1,5 +1,6 @@
-//! Keys never reach the logs, `/status` or error bodies. Its own test binary: a scoped tracing
-//! subscriber only sees every event when no other test in the process runs at the same time.
+//! Keys never reach the logs, `/status` or error bodies, and what clients send cannot forge log
+//! lines. Its own test binary: a scoped tracing subscriber only sees every event when no other
+//! test in the process runs at the same time.
 
 #![expect(
     clippy::unwrap_used,
@@ -52,7 +53,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 }
 
 #[tokio::test]
-async fn keys_never_appear_in_logs_status_or_error_bodies() {
+async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_forge_log_lines() {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(capture.clone())
@@ -84,6 +85,16 @@ async fn keys_never_appear_in_logs_status_or_error_bodies() {
             .unwrap();
         bodies.push(response.text().await.unwrap());
     }
+    // A model name that tries to end the request's log line and write one of its own.
+    let mut forging = message(false);
+    forging["model"] = "m\nFORGED request finished outcome=ok".into();
+    let response = relay
+        .post(&forging)
+        .header("x-api-key", RELAY_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let status = relay
         .client
         .get(format!("{}/status", relay.url))
@@ -99,6 +110,14 @@ async fn keys_never_appear_in_logs_status_or_error_bodies() {
         logs.contains("request finished"),
         "the capture works: {}",
         &logs[..logs.len().min(3000)]
+    );
+    assert!(
+        logs.contains(r#"m\nFORGED"#),
+        "the model is logged, escaped"
+    );
+    assert!(
+        !logs.lines().any(|line| line.starts_with("FORGED")),
+        "a client's model forged a log line"
     );
     for secret in [PROVIDER_KEY, RELAY_KEY] {
         assert!(!logs.contains(secret), "a key leaked into the logs");

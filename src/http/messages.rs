@@ -65,7 +65,7 @@ pub(super) async fn relay(
     let span = tracing::debug_span!(
         "request",
         request_id,
-        model = %relay_request.model,
+        model = ?relay_request.model,
         stream = relay_request.stream,
     );
     let mut log = RequestLog {

@@ -33,14 +33,16 @@ pub(super) struct RequestLog {
 impl RequestLog {
     pub(super) fn finish(&self, provider: &str, attempts: usize, status: u16, outcome: &str) {
         let total = self.started.elapsed();
+        // The model is the client's: Debug-escaped, so it cannot break the line or forge
+        // another. The relay's own strings go as they are (Display), which is cheaper.
         tracing::info!(
             request_id = %self.request_id,
-            model = %self.model,
-            provider,
+            model = ?self.model,
+            provider = %provider,
             attempts,
             status,
             latency_ms = total.as_millis() as u64,
-            outcome,
+            outcome = %outcome,
             "request finished"
         );
         self.observer.finished(Answer {
