@@ -5,8 +5,10 @@
 //! `event:` name and `data:` payload. Comments (`:`) are kept in the raw bytes and otherwise
 //! ignored; a malformed frame (invalid UTF-8, no data) is passed through, never a panic.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
@@ -16,20 +18,33 @@ use super::StreamError;
 /// Largest frame accepted (16 MiB); a larger one ends the stream.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
-/// One complete SSE frame.
+/// One complete SSE frame. Its fields are read once, as positions in its raw bytes: parsing
+/// copies nothing unless the frame has several `data:` lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     raw: Bytes,
-    event: Option<String>,
-    data: Option<String>,
+    event: Option<Range<usize>>,
+    data: Option<Data>,
+}
+
+/// Where a frame's `data:` payload is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Data {
+    /// One `data:` line: a range of the raw bytes.
+    Line(Range<usize>),
+    /// Several, joined by LF.
+    Joined(String),
 }
 
 impl Frame {
     /// Parses one complete frame (its lines, LF-terminated, and the blank line after them).
     pub fn parse(raw: Bytes) -> Self {
         let mut event = None;
-        let mut data: Option<String> = None;
+        let mut data: Option<Data> = None;
+        let mut start = 0;
         for line in raw.split(|byte| *byte == b'\n') {
+            let line_start = start;
+            start += line.len() + 1;
             let Ok(line) = std::str::from_utf8(line) else {
                 continue;
             };
@@ -38,15 +53,25 @@ impl Frame {
                 Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
                 None => (line, ""),
             };
+            // `value` is a suffix of `line`.
+            let value_start = line_start + line.len() - value.len();
+            let range = value_start..value_start + value.len();
             match field {
-                "event" => event = Some(value.to_owned()),
-                "data" => match &mut data {
-                    Some(data) => {
-                        data.push('\n');
-                        data.push_str(value);
-                    }
-                    None => data = Some(value.to_owned()),
-                },
+                "event" => event = Some(range),
+                "data" => {
+                    data = Some(match data.take() {
+                        None => Data::Line(range),
+                        Some(Data::Line(first)) => {
+                            let first = std::str::from_utf8(&raw[first]).unwrap_or_default();
+                            Data::Joined(format!("{first}\n{value}"))
+                        }
+                        Some(Data::Joined(mut joined)) => {
+                            joined.push('\n');
+                            joined.push_str(value);
+                            Data::Joined(joined)
+                        }
+                    });
+                }
                 _ => {}
             }
         }
@@ -65,22 +90,32 @@ impl Frame {
 
     /// The `event:` field, when present.
     pub fn event(&self) -> Option<&str> {
-        self.event.as_deref()
+        self.text(self.event.clone()?)
     }
 
     /// The `data:` payload (several `data:` lines joined by LF), when present.
     pub fn data(&self) -> Option<&str> {
-        self.data.as_deref()
+        match self.data.as_ref()? {
+            Data::Line(range) => self.text(range.clone()),
+            Data::Joined(joined) => Some(joined),
+        }
     }
 
     /// What kind of event this is: the `event:` field, else the `type` of a JSON payload.
     /// `None` for a frame that is not an event (only comments, or nothing usable).
-    pub fn kind(&self) -> Option<String> {
-        if let Some(event) = &self.event {
-            return Some(event.clone());
+    pub fn kind(&self) -> Option<Cow<'_, str>> {
+        if let Some(event) = self.event() {
+            return Some(Cow::Borrowed(event));
         }
-        let data: serde_json::Value = serde_json::from_str(self.data.as_deref()?).ok()?;
-        data.get("type")?.as_str().map(str::to_owned)
+        let data: serde_json::Value = serde_json::from_str(self.data()?).ok()?;
+        data.get("type")?
+            .as_str()
+            .map(|kind| Cow::Owned(kind.to_owned()))
+    }
+
+    /// A field's text; the parse only keeps ranges of valid UTF-8 lines.
+    fn text(&self, range: Range<usize>) -> Option<&str> {
+        std::str::from_utf8(self.raw.get(range)?).ok()
     }
 }
 
@@ -114,6 +149,9 @@ impl SseParser {
 
     /// The next complete frame, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        if let Some(frame) = self.whole_frame() {
+            return Ok(Some(frame));
+        }
         loop {
             let unscanned = &self.pending[self.scanned..];
             let Some(offset) = unscanned.iter().position(|byte| *byte == b'\n') else {
@@ -152,6 +190,27 @@ impl SseParser {
         }
         self.scanned = 0;
         self.take_frame()
+    }
+
+    /// The common case, without copying: a whole frame with LF line ends at the start of the
+    /// received bytes, no line of it read yet. Anything else goes line by line.
+    fn whole_frame(&mut self) -> Option<Frame> {
+        if !self.frame.is_empty() || self.pending.first() == Some(&b'\n') {
+            return None;
+        }
+        // Bytes before `scanned` hold no LF, so no blank line starts there: each byte is
+        // searched once however the frame is chunked.
+        let from = self.scanned;
+        let at = self.pending[from..]
+            .windows(2)
+            .position(|pair| pair == b"\n\n")?;
+        let end = from + at + 2;
+        // The lines without the blank line are what `check_size` bounds.
+        if end - 1 > self.max_frame || self.pending[..end].contains(&b'\r') {
+            return None;
+        }
+        self.scanned = 0;
+        Some(Frame::parse(self.pending.split_to(end).freeze()))
     }
 
     fn take_frame(&mut self) -> Option<Frame> {
@@ -245,6 +304,23 @@ mod tests {
         }
         let bytes: Vec<&[u8]> = TWO_EVENTS.chunks(1).collect();
         assert_eq!(parse_all(&bytes), whole);
+    }
+
+    #[test]
+    fn a_frame_arriving_a_byte_at_a_time_after_a_whole_one_is_the_same_frame() {
+        let mut parser = SseParser::new(MAX_FRAME_BYTES);
+        parser.push(b"event: a\ndata: 1\n\nevent: b\ndata: ");
+        let first = parser.next_frame().unwrap().unwrap();
+        assert_eq!(first.raw().as_ref(), b"event: a\ndata: 1\n\n");
+        assert!(parser.next_frame().unwrap().is_none());
+        let payload = vec![b'x'; 4096];
+        for byte in payload.iter().chain(b"\n\n") {
+            assert!(parser.next_frame().unwrap().is_none());
+            parser.push(std::slice::from_ref(byte));
+        }
+        let second = parser.next_frame().unwrap().unwrap();
+        assert_eq!(second.event(), Some("b"));
+        assert_eq!(second.data().map(str::len), Some(4096));
     }
 
     #[test]

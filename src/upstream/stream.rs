@@ -67,7 +67,7 @@ impl StreamError {
     }
 }
 
-type BoxFrames = Pin<Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send>>;
+type BoxFrames = Pin<Box<dyn Stream<Item = Result<Frame, StreamError>> + Send>>;
 
 /// The SSE frames of a committed stream, each one complete raw frame.
 ///
@@ -89,9 +89,9 @@ enum State {
 }
 
 impl EventStream {
-    /// Wraps raw frames with the idle timeout and the total deadline.
+    /// Wraps parsed frames with the idle timeout and the total deadline.
     pub fn new(
-        frames: impl Stream<Item = Result<Bytes, StreamError>> + Send + 'static,
+        frames: impl Stream<Item = Result<Frame, StreamError>> + Send + 'static,
         idle: Duration,
         deadline: Instant,
     ) -> Self {
@@ -113,18 +113,17 @@ impl EventStream {
         Poll::Ready(item)
     }
 
-    fn relay(&mut self, frame: Bytes) -> Poll<Option<<Self as Stream>::Item>> {
+    fn relay(&mut self, frame: Frame) -> Poll<Option<<Self as Stream>::Item>> {
         self.idle_timer.as_mut().reset(Instant::now() + self.idle);
-        let parsed = Frame::parse(frame.clone());
-        match parsed.kind().as_deref() {
+        match frame.kind().as_deref() {
             Some("message_stop") => self.state = State::Done,
             Some("error") => {
-                let kind = failure::error_event_kind(parsed.data());
+                let kind = failure::error_event_kind(frame.data());
                 self.state = State::Failing(StreamError::ErrorEvent { kind });
             }
             _ => {}
         }
-        Poll::Ready(Some(Ok(frame)))
+        Poll::Ready(Some(Ok(frame.into_raw())))
     }
 }
 
@@ -199,16 +198,15 @@ impl PendingStream {
                 }
             };
             match frame.kind().as_deref() {
-                None | Some("ping") => read.push(frame.into_raw()),
+                None | Some("ping") => read.push(frame),
                 Some("error") => return Err(self.error_event(&frame)),
                 Some(_) => {
-                    read.push(frame.into_raw());
+                    read.push(frame);
                     break;
                 }
             }
         }
-        let rest = frames.map(|frame| frame.map(Frame::into_raw));
-        let frames = stream::iter(read.into_iter().map(Ok)).chain(rest);
+        let frames = stream::iter(read.into_iter().map(Ok)).chain(frames);
         Ok(UpstreamResponse {
             status: self.status,
             headers: self.headers,
@@ -232,10 +230,10 @@ impl PendingStream {
 mod tests {
     use super::*;
 
-    fn frame(event: &str) -> Result<Bytes, StreamError> {
-        Ok(Bytes::from(format!(
+    fn frame(event: &str) -> Result<Frame, StreamError> {
+        Ok(Frame::parse(Bytes::from(format!(
             "event: {event}\ndata: {{\"type\":\"{event}\"}}\n\n"
-        )))
+        ))))
     }
 
     fn long_deadline() -> Instant {
@@ -305,7 +303,11 @@ mod tests {
         let error = Bytes::from_static(
             b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
         );
-        let frames = stream::iter([frame("message_start"), Ok(error.clone()), frame("ping")]);
+        let frames = stream::iter([
+            frame("message_start"),
+            Ok(Frame::parse(error.clone())),
+            frame("ping"),
+        ]);
         let out = collect(EventStream::new(
             frames,
             Duration::from_secs(1),
