@@ -5,6 +5,7 @@ mod body;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -16,6 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use relayrace_actors::AttemptError;
+use rustls::RootCertStore;
 use tokio::time::{Instant, timeout_at};
 use url::Url;
 
@@ -372,15 +374,29 @@ async fn error_answer(response: Response<Incoming>, read_by: Instant) -> Attempt
 }
 
 /// The client for one provider: pooled connections (at most [`MAX_IDLE_CONNECTIONS`] idle,
-/// closed after 90 s idle), TCP_NODELAY, `connect` as the connect timeout, rustls with the
-/// Mozilla roots, HTTP/2 when the server offers it.
+/// closed after 90 s idle), TCP_NODELAY, `connect` as the connect timeout, rustls trusting
+/// [`trust_roots`], HTTP/2 when the server offers it.
 fn client(connect: Duration) -> Result<HttpClient, rustls::Error> {
+    client_trusting(connect, trust_roots())
+}
+
+/// [`client`], trusting `roots`.
+fn client_trusting(
+    connect: Duration,
+    roots: Arc<RootCertStore>,
+) -> Result<HttpClient, rustls::Error> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect));
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let https = HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+        .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
@@ -391,6 +407,26 @@ fn client(connect: Duration) -> Result<HttpClient, rustls::Error> {
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(https))
+}
+
+/// The certificate authorities upstream TLS trusts: Mozilla's (webpki-roots) and the system's,
+/// which include a corporate proxy's CA and those named by `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+/// Loaded once per process.
+fn trust_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    let roots = ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let system = rustls_native_certs::load_native_certs();
+        for error in &system.errors {
+            tracing::warn!(error = %error, "some system TLS roots could not be loaded");
+        }
+        let (added, ignored) = roots.add_parsable_certificates(system.certs);
+        tracing::debug!(added, ignored, "system TLS roots loaded");
+        Arc::new(roots)
+    });
+    roots.clone()
 }
 
 /// A failed request (before any response headers) as an attempt error.

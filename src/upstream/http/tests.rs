@@ -2,6 +2,7 @@
 
 mod fake;
 mod request;
+mod tls;
 
 use std::time::Duration;
 
