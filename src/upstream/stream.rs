@@ -77,6 +77,10 @@ type BoxFrames = Pin<Box<dyn Stream<Item = Result<Frame, StreamError>> + Send>>;
 pub struct EventStream {
     frames: BoxFrames,
     idle: Duration,
+    /// When the latest frame came (the stream's start before the first).
+    last_frame: Instant,
+    /// Fires at or before `last_frame + idle`; moved forward only when it fires, so a busy
+    /// stream does not re-arm a timer for every event.
     idle_timer: Pin<Box<Sleep>>,
     deadline: Pin<Box<Sleep>>,
     state: State,
@@ -98,6 +102,7 @@ impl EventStream {
         EventStream {
             frames: Box::pin(frames),
             idle,
+            last_frame: Instant::now(),
             idle_timer: Box::pin(sleep(idle)),
             deadline: Box::pin(sleep_until(deadline)),
             state: State::Open,
@@ -114,7 +119,7 @@ impl EventStream {
     }
 
     fn relay(&mut self, frame: Frame) -> Poll<Option<<Self as Stream>::Item>> {
-        self.idle_timer.as_mut().reset(Instant::now() + self.idle);
+        self.last_frame = Instant::now();
         match frame.kind().as_deref() {
             Some("message_stop") => self.state = State::Done,
             Some("error") => {
@@ -144,10 +149,15 @@ impl Stream for EventStream {
             Poll::Ready(Some(Ok(frame))) => this.relay(frame),
             Poll::Ready(Some(Err(error))) => this.finish(Some(Err(error))),
             Poll::Ready(None) => this.finish(Some(Err(StreamError::Truncated))),
-            Poll::Pending => {
+            Poll::Pending => loop {
                 ready!(this.idle_timer.as_mut().poll(cx));
-                this.finish(Some(Err(StreamError::Idle(this.idle))))
-            }
+                let idle_until = this.last_frame + this.idle;
+                if Instant::now() >= idle_until {
+                    return this.finish(Some(Err(StreamError::Idle(this.idle))));
+                }
+                // Frames came since the timer was set: wait out the rest of the silence.
+                this.idle_timer.as_mut().reset(idle_until);
+            },
         }
     }
 }
@@ -284,6 +294,28 @@ mod tests {
         assert!(
             matches!(out.as_slice(), [Ok(_), Err(StreamError::Idle(d))] if *d == Duration::from_secs(2))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_closer_than_idle_keep_a_stream_open_and_silence_counts_from_the_last() {
+        let started = Instant::now();
+        let talking = stream::unfold(0, |sent| async move {
+            (sent < 8).then_some(())?;
+            sleep(Duration::from_millis(600)).await;
+            Some((frame("ping"), sent + 1))
+        })
+        .chain(stream::pending());
+        let out = collect(EventStream::new(
+            talking,
+            Duration::from_secs(1),
+            long_deadline(),
+        ))
+        .await;
+        assert_eq!(out.len(), 9);
+        assert!(out[..8].iter().all(Result::is_ok));
+        assert!(matches!(out[8], Err(StreamError::Idle(_))));
+        // The last frame came at 4.8 s; the stream ends one idle period after it.
+        assert_eq!(started.elapsed(), Duration::from_millis(5800));
     }
 
     #[tokio::test(start_paused = true)]
