@@ -254,15 +254,18 @@ mod tests {
         events.collect().await
     }
 
+    /// Everything a stream of `frames` relays, with an `idle` timeout and no deadline soon.
+    async fn relayed(
+        frames: impl Stream<Item = Result<Frame, StreamError>> + Send + 'static,
+        idle: Duration,
+    ) -> Vec<Result<Bytes, StreamError>> {
+        collect(EventStream::new(frames, idle, long_deadline())).await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn ends_cleanly_after_message_stop_even_if_more_would_come() {
         let frames = stream::iter([frame("message_start"), frame("message_stop"), frame("ping")]);
-        let out = collect(EventStream::new(
-            frames,
-            Duration::from_secs(1),
-            long_deadline(),
-        ))
-        .await;
+        let out = relayed(frames, Duration::from_secs(1)).await;
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(Result::is_ok));
     }
@@ -270,12 +273,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_clean_end_without_message_stop_is_truncated() {
         let frames = stream::iter([frame("message_start")]);
-        let out = collect(EventStream::new(
-            frames,
-            Duration::from_secs(1),
-            long_deadline(),
-        ))
-        .await;
+        let out = relayed(frames, Duration::from_secs(1)).await;
         assert!(matches!(
             out.as_slice(),
             [Ok(_), Err(StreamError::Truncated)]
@@ -285,12 +283,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn silence_longer_than_idle_ends_the_stream() {
         let frames = stream::iter([frame("message_start")]).chain(stream::pending());
-        let out = collect(EventStream::new(
-            frames,
-            Duration::from_secs(2),
-            long_deadline(),
-        ))
-        .await;
+        let out = relayed(frames, Duration::from_secs(2)).await;
         assert!(
             matches!(out.as_slice(), [Ok(_), Err(StreamError::Idle(d))] if *d == Duration::from_secs(2))
         );
@@ -305,12 +298,7 @@ mod tests {
             Some((frame("ping"), sent + 1))
         })
         .chain(stream::pending());
-        let out = collect(EventStream::new(
-            talking,
-            Duration::from_secs(1),
-            long_deadline(),
-        ))
-        .await;
+        let out = relayed(talking, Duration::from_secs(1)).await;
         assert_eq!(out.len(), 9);
         assert!(out[..8].iter().all(Result::is_ok));
         assert!(matches!(out[8], Err(StreamError::Idle(_))));
@@ -340,12 +328,7 @@ mod tests {
             Ok(Frame::parse(error.clone())),
             frame("ping"),
         ]);
-        let out = collect(EventStream::new(
-            frames,
-            Duration::from_secs(1),
-            long_deadline(),
-        ))
-        .await;
+        let out = relayed(frames, Duration::from_secs(1)).await;
         assert_eq!(out.len(), 3);
         assert_eq!(out[1].as_ref().unwrap(), &error);
         let Err(failure) = &out[2] else {
