@@ -18,16 +18,9 @@ mod harness;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use harness::{PROVIDER_KEY, TestRelay, Upstream, message, yaml};
-use relayrace::fault::FaultUpstream;
+use harness::{PROVIDER_KEY, TestRelay, Upstream, fault, message, yaml};
 
 const RELAY_KEY: &str = "rk-relay-client-key-42";
-
-async fn fault(scenario: &str) -> FaultUpstream {
-    FaultUpstream::start(scenario.parse().unwrap())
-        .await
-        .unwrap()
-}
 
 /// Collects everything the tracing subscriber writes.
 #[derive(Clone, Default)]

@@ -39,12 +39,7 @@ pub(crate) async fn exclusive() -> RwLockWriteGuard<'static, ()> {
     GATE.write().await
 }
 
-/// A fault upstream answering with `scenario` by default.
-pub(crate) async fn fault(scenario: &str) -> FaultUpstream {
-    FaultUpstream::start(scenario.parse().unwrap())
-        .await
-        .unwrap()
-}
+pub(crate) use crate::harness::fault;
 
 /// One provider of the conformance relay, in priority order.
 pub(crate) struct Provider {
@@ -112,7 +107,6 @@ pub(crate) async fn relay(providers: &[Provider], extra: &str) -> TestRelay {
     TestRelay::start(&config(providers, extra)).await
 }
 
-/// Fails the test when `future` takes longer than `limit`, instead of hanging.
 /// A primary answering `scenario` and a healthy fallback (priorities 1 and 2) behind a relay
 /// configured with `extra`.
 pub(crate) async fn pair(scenario: &str, extra: &str) -> (FaultUpstream, FaultUpstream, TestRelay) {

@@ -3,15 +3,9 @@
 use relayrace::fault::FaultUpstream;
 use serde_json::Value;
 
-use crate::{PROVIDER_KEY, TestRelay, Upstream, complete_message, message, yaml};
+use crate::{PROVIDER_KEY, TestRelay, Upstream, complete_message, fault, message, yaml};
 
 const RELAY_KEY: &str = "rk-relay-client-key-42";
-
-async fn fault(scenario: &str) -> FaultUpstream {
-    FaultUpstream::start(scenario.parse().unwrap())
-        .await
-        .unwrap()
-}
 
 async fn with_client_auth(upstream: &FaultUpstream) -> TestRelay {
     TestRelay::start_with_env(

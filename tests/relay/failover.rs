@@ -2,18 +2,11 @@
 
 use std::time::Duration;
 
-use relayrace::fault::FaultUpstream;
 use serde_json::Value;
 
 use crate::{
-    TestRelay, Upstream, closed_port, complete_message, event_names, header, message, yaml,
+    TestRelay, Upstream, closed_port, complete_message, event_names, fault, header, message, yaml,
 };
-
-async fn fault(scenario: &str) -> FaultUpstream {
-    FaultUpstream::start(scenario.parse().unwrap())
-        .await
-        .unwrap()
-}
 
 /// Primary misbehaves as `scenario`, fallback answers; the client gets the fallback's answer.
 async fn fails_over(scenario: &str, stream: bool) {

@@ -31,6 +31,13 @@ impl<'a> Upstream<'a> {
     }
 }
 
+/// A fault upstream playing `scenario` (see `relayrace::fault`).
+pub(crate) async fn fault(scenario: &str) -> FaultUpstream {
+    FaultUpstream::start(scenario.parse().unwrap())
+        .await
+        .unwrap()
+}
+
 /// A base URL where nothing listens.
 pub(crate) async fn closed_port() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::body::Body;
 use futures_util::{Stream, StreamExt};
 use relayrace::Relay;
-use relayrace::fault::FaultUpstream;
 use relayrace::observe::RelayEvent;
 use relayrace::upstream::StreamError;
 use relayrace::upstream::sse::{self, Frame};
@@ -23,16 +22,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{header, prepare};
+use crate::{fault, header, prepare};
 
 const RELAY_KEY: &str = "rk-relay-client-key-42";
 const ADMIN_KEY: &str = "ak-operator-key-0042";
-
-async fn fault(scenario: &str) -> FaultUpstream {
-    FaultUpstream::start(scenario.parse().unwrap())
-        .await
-        .unwrap()
-}
 
 fn ask(model: &str, stream: bool) -> Value {
     json!({

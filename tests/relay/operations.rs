@@ -3,17 +3,14 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use relayrace::fault::FaultUpstream;
 use relayrace_actors::HealthState;
 
-use crate::{TestRelay, Upstream, complete_message, header, message, yaml};
+use crate::{TestRelay, Upstream, complete_message, fault, header, message, yaml};
 
 #[tokio::test]
 async fn status_follows_a_failure_and_the_recovery() {
-    let primary = FaultUpstream::start("status=503".parse().unwrap())
-        .await
-        .unwrap();
-    let fallback = FaultUpstream::start("ok".parse().unwrap()).await.unwrap();
+    let primary = fault("status=503").await;
+    let fallback = fault("ok").await;
     let relay = TestRelay::start(&yaml(
         &[
             Upstream::at("primary", &primary),
@@ -58,7 +55,7 @@ async fn status_follows_a_failure_and_the_recovery() {
 
 #[tokio::test]
 async fn model_mapping_rewrites_only_the_model() {
-    let upstream = FaultUpstream::start("ok".parse().unwrap()).await.unwrap();
+    let upstream = fault("ok").await;
     let yaml = format!(
         "providers:\n  - name: zai\n    type: anthropic_compatible\n    base_url: {}\n    \
          model_mapping:\n      claude-test: glm-4.6\n",
@@ -78,7 +75,7 @@ async fn model_mapping_rewrites_only_the_model() {
 
 #[tokio::test]
 async fn the_query_string_goes_upstream() {
-    let upstream = FaultUpstream::start("ok".parse().unwrap()).await.unwrap();
+    let upstream = fault("ok").await;
     let relay = TestRelay::start(&yaml(&[Upstream::at("only", &upstream)], "")).await;
     let response = relay
         .client
@@ -93,9 +90,7 @@ async fn the_query_string_goes_upstream() {
 
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_stream_finish() {
-    let upstream = FaultUpstream::start("words=6,event_delay_ms=100".parse().unwrap())
-        .await
-        .unwrap();
+    let upstream = fault("words=6,event_delay_ms=100").await;
     let relay = TestRelay::start(&yaml(&[Upstream::at("only", &upstream)], "")).await;
     let url = relay.url.clone();
     let response = relay.post(&message(true)).send().await.unwrap();

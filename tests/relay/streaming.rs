@@ -6,12 +6,10 @@ use futures_util::StreamExt;
 use relayrace::fault::FaultUpstream;
 use tokio::time::Instant;
 
-use crate::{TestRelay, Upstream, event_names, header, message, yaml};
+use crate::{TestRelay, Upstream, event_names, fault, header, message, yaml};
 
 async fn single(scenario: &str) -> (FaultUpstream, TestRelay) {
-    let upstream = FaultUpstream::start(scenario.parse().unwrap())
-        .await
-        .unwrap();
+    let upstream = fault(scenario).await;
     let relay = TestRelay::start(&yaml(&[Upstream::at("only", &upstream)], "")).await;
     (upstream, relay)
 }
@@ -95,9 +93,7 @@ async fn a_stream_that_stalls_after_the_commit_ends_with_an_error_event_within_t
 
 #[tokio::test]
 async fn a_post_commit_failure_counts_against_the_providers_health() {
-    let upstream = FaultUpstream::start("cut_after=2".parse().unwrap())
-        .await
-        .unwrap();
+    let upstream = fault("cut_after=2").await;
     let relay = TestRelay::start(&yaml(
         &[Upstream::at("only", &upstream)],
         "health:\n  failure_threshold: 1\n",
