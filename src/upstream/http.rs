@@ -71,7 +71,7 @@ impl HttpProvider {
             provider: config.name.clone(),
         })?;
         let client =
-            client(config.timeouts.connect).map_err(|source| UpstreamBuildError::Client {
+            client(&base_url, config.timeouts.connect).map_err(|source| UpstreamBuildError::Client {
                 provider: config.name.clone(),
                 source,
             })?;
@@ -373,11 +373,16 @@ async fn error_answer(response: Response<Incoming>, read_by: Instant) -> Attempt
     UpstreamFailure::from_upstream(status, headers, read.freeze()).into_attempt_error(retry_after)
 }
 
-/// The client for one provider: pooled connections (at most [`MAX_IDLE_CONNECTIONS`] idle,
-/// closed after 90 s idle), TCP_NODELAY, `connect` as the connect timeout, rustls trusting
-/// [`trust_roots`], HTTP/2 when the server offers it.
-fn client(connect: Duration) -> Result<HttpClient, rustls::Error> {
-    client_trusting(connect, trust_roots())
+/// The client for the provider at `base`: pooled connections (at most
+/// [`MAX_IDLE_CONNECTIONS`] idle, closed after 90 s idle), TCP_NODELAY, `connect` as the
+/// connect timeout, rustls trusting [`trust_roots`], HTTP/2 when the server offers it. A plain
+/// `http` provider never speaks TLS (redirects are not followed), so it does not load the roots.
+fn client(base: &Url, connect: Duration) -> Result<HttpClient, rustls::Error> {
+    let roots = match base.scheme() {
+        "https" => trust_roots(),
+        _ => Arc::new(RootCertStore::empty()),
+    };
+    client_trusting(connect, roots)
 }
 
 /// [`client`], trusting `roots`.
