@@ -70,11 +70,12 @@ impl HttpProvider {
         let auth = auth(provider).ok_or_else(|| UpstreamBuildError::InvalidKey {
             provider: config.name.clone(),
         })?;
-        let client =
-            client(&base_url, config.timeouts.connect).map_err(|source| UpstreamBuildError::Client {
+        let client = client(&base_url, config.timeouts.connect).map_err(|source| {
+            UpstreamBuildError::Client {
                 provider: config.name.clone(),
                 source,
-            })?;
+            }
+        })?;
         let messages_url = endpoint_url(&base_url, Endpoint::Messages);
         let count_tokens_url = endpoint_url(&base_url, Endpoint::CountTokens);
         let uri = |url: &Url| {
