@@ -41,39 +41,44 @@ impl Frame {
     pub fn parse(raw: Bytes) -> Self {
         let mut event = None;
         let mut data: Option<Data> = None;
-        let mut start = 0;
-        for line in raw.split(|byte| *byte == b'\n') {
-            let line_start = start;
-            start += line.len() + 1;
-            let Ok(line) = std::str::from_utf8(line) else {
+        let mut line_start = 0;
+        while line_start < raw.len() {
+            let line_end = memchr::memchr(b'\n', &raw[line_start..])
+                .map_or(raw.len(), |offset| line_start + offset);
+            let line = &raw[line_start..line_end];
+            let start = line_start;
+            line_start = line_end + 1;
+            // Only `event` and `data` matter; a comment (`:` first) or another field is skipped
+            // without looking further.
+            let (field, value_start) = match memchr::memchr(b':', line) {
+                Some(0) => continue,
+                Some(colon) if line.get(colon + 1) == Some(&b' ') => (&line[..colon], colon + 2),
+                Some(colon) => (&line[..colon], colon + 1),
+                None => (line, line.len()),
+            };
+            if field != b"event" && field != b"data" {
+                continue;
+            }
+            let Ok(value) = std::str::from_utf8(&line[value_start..]) else {
                 continue;
             };
-            let (field, value) = match line.split_once(':') {
-                Some(("", _)) => continue,
-                Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-                None => (line, ""),
-            };
-            // `value` is a suffix of `line`.
-            let value_start = line_start + line.len() - value.len();
-            let range = value_start..value_start + value.len();
-            match field {
-                "event" => event = Some(range),
-                "data" => {
-                    data = Some(match data.take() {
-                        None => Data::Line(range),
-                        Some(Data::Line(first)) => {
-                            let first = std::str::from_utf8(&raw[first]).unwrap_or_default();
-                            Data::Joined(format!("{first}\n{value}"))
-                        }
-                        Some(Data::Joined(mut joined)) => {
-                            joined.push('\n');
-                            joined.push_str(value);
-                            Data::Joined(joined)
-                        }
-                    });
-                }
-                _ => {}
+            let range = start + value_start..start + line.len();
+            if field == b"event" {
+                event = Some(range);
+                continue;
             }
+            data = Some(match data.take() {
+                None => Data::Line(range),
+                Some(Data::Line(first)) => {
+                    let first = std::str::from_utf8(&raw[first]).unwrap_or_default();
+                    Data::Joined(format!("{first}\n{value}"))
+                }
+                Some(Data::Joined(mut joined)) => {
+                    joined.push('\n');
+                    joined.push_str(value);
+                    Data::Joined(joined)
+                }
+            });
         }
         Frame { raw, event, data }
     }
@@ -154,7 +159,7 @@ impl SseParser {
         }
         loop {
             let unscanned = &self.pending[self.scanned..];
-            let Some(offset) = unscanned.iter().position(|byte| *byte == b'\n') else {
+            let Some(offset) = memchr::memchr(b'\n', unscanned) else {
                 self.scanned = self.pending.len();
                 self.check_size(self.pending.len())?;
                 return Ok(None);
@@ -201,9 +206,7 @@ impl SseParser {
         // Bytes before `scanned` hold no LF, so no blank line starts there: each byte is
         // searched once however the frame is chunked.
         let from = self.scanned;
-        let at = self.pending[from..]
-            .windows(2)
-            .position(|pair| pair == b"\n\n")?;
+        let at = memchr::memmem::find(&self.pending[from..], b"\n\n")?;
         let end = from + at + 2;
         // The lines without the blank line are what `check_size` bounds.
         if end - 1 > self.max_frame || self.pending[..end].contains(&b'\r') {

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 use http::{HeaderMap, StatusCode, header};
 use relayrace_actors::AttemptError;
@@ -67,9 +67,13 @@ impl StreamError {
     }
 }
 
+/// How many bytes of frames that arrived together go out as one chunk, at most.
+const BURST_BYTES: usize = 64 * 1024;
+
 type BoxFrames = Pin<Box<dyn Stream<Item = Result<Frame, StreamError>> + Send>>;
 
-/// The SSE frames of a committed stream, each one complete raw frame.
+/// The SSE frames of a committed stream, as chunks of complete raw frames: each frame as soon
+/// as it arrives, and frames that arrived together in one chunk.
 ///
 /// Enforces the idle timeout (longest silence between two frames) and the total deadline.
 /// A clean end without `message_stop` is [`StreamError::Truncated`]; an `event: error` frame is
@@ -118,8 +122,9 @@ impl EventStream {
         Poll::Ready(item)
     }
 
-    fn relay(&mut self, frame: Frame) -> Poll<Option<<Self as Stream>::Item>> {
-        self.last_frame = Instant::now();
+    /// Notes what a relayed frame means for the stream: `message_stop` ends it, an
+    /// `event: error` fails it once relayed.
+    fn note(&mut self, frame: &Frame) {
         match frame.kind().as_deref() {
             Some("message_stop") => self.state = State::Done,
             Some("error") => {
@@ -128,7 +133,44 @@ impl EventStream {
             }
             _ => {}
         }
-        Poll::Ready(Some(Ok(frame.into_raw())))
+    }
+
+    /// Relays `first` together with the frames that have already arrived after it, as one
+    /// chunk: a burst of events costs one write, and no frame waits for another.
+    fn relay(
+        &mut self,
+        first: Frame,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<<Self as Stream>::Item>> {
+        self.last_frame = Instant::now();
+        self.note(&first);
+        let first = first.into_raw();
+        let mut burst: Option<BytesMut> = None;
+        while matches!(self.state, State::Open)
+            && burst.as_ref().map_or(first.len(), BytesMut::len) < BURST_BYTES
+        {
+            let frame = match self.frames.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(error))) => {
+                    self.state = State::Failing(error);
+                    break;
+                }
+                Poll::Ready(None) => {
+                    self.state = State::Failing(StreamError::Truncated);
+                    break;
+                }
+                Poll::Pending => break,
+            };
+            self.note(&frame);
+            burst
+                .get_or_insert_with(|| {
+                    let mut burst = BytesMut::with_capacity(2 * (first.len() + frame.raw().len()));
+                    burst.extend_from_slice(&first);
+                    burst
+                })
+                .extend_from_slice(frame.raw());
+        }
+        Poll::Ready(Some(Ok(burst.map_or(first, BytesMut::freeze))))
     }
 }
 
@@ -146,7 +188,7 @@ impl Stream for EventStream {
             return this.finish(Some(Err(StreamError::Total)));
         }
         match this.frames.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(frame))) => this.relay(frame),
+            Poll::Ready(Some(Ok(frame))) => this.relay(frame, cx),
             Poll::Ready(Some(Err(error))) => this.finish(Some(Err(error))),
             Poll::Ready(None) => this.finish(Some(Err(StreamError::Truncated))),
             Poll::Pending => loop {
@@ -246,6 +288,15 @@ mod tests {
         ))))
     }
 
+    /// The raw bytes of `frame(event)` for each event, one after the other.
+    fn raw(events: &[&str]) -> Bytes {
+        let raw: Vec<u8> = events
+            .iter()
+            .flat_map(|event| frame(event).unwrap().into_raw().to_vec())
+            .collect();
+        Bytes::from(raw)
+    }
+
     fn long_deadline() -> Instant {
         Instant::now() + Duration::from_secs(60)
     }
@@ -266,8 +317,60 @@ mod tests {
     async fn ends_cleanly_after_message_stop_even_if_more_would_come() {
         let frames = stream::iter([frame("message_start"), frame("message_stop"), frame("ping")]);
         let out = relayed(frames, Duration::from_secs(1)).await;
-        assert_eq!(out.len(), 2);
-        assert!(out.iter().all(Result::is_ok));
+        // The two frames had both arrived: one chunk, and nothing after message_stop.
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].as_ref().unwrap(),
+            &raw(&["message_start", "message_stop"])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_relayed_before_the_failure_that_ends_it() {
+        let frames = stream::iter([frame("message_start"), frame("content_block_delta")]);
+        let out = relayed(frames, Duration::from_secs(1)).await;
+        assert!(matches!(
+            out.as_slice(),
+            [Ok(burst), Err(StreamError::Truncated)] if burst == &raw(&["message_start", "content_block_delta"])
+        ));
+
+        let frames = stream::iter([
+            frame("message_start"),
+            frame("content_block_delta"),
+            Err(StreamError::Transport("reset".to_owned())),
+            frame("message_stop"),
+        ]);
+        let out = relayed(frames, Duration::from_secs(1)).await;
+        assert!(matches!(
+            out.as_slice(),
+            [Ok(burst), Err(StreamError::Transport(_))] if burst == &raw(&["message_start", "content_block_delta"])
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_burst_goes_out_in_bounded_chunks_with_nothing_lost() {
+        let big = |n: u8| {
+            let text = String::from(char::from(b'a' + n)).repeat(40 * 1024);
+            Ok(Frame::parse(Bytes::from(format!(
+                "event: content_block_delta\ndata: {text}\n\n"
+            ))))
+        };
+        let all = [big(0), big(1), big(2), big(3), frame("message_stop")];
+        let expected: Vec<u8> = all
+            .iter()
+            .flat_map(|frame| frame.as_ref().unwrap().raw().to_vec())
+            .collect();
+        let out = relayed(stream::iter(all), Duration::from_secs(1)).await;
+        assert!(out.len() > 1, "one chunk of {} bytes", expected.len());
+        for chunk in &out {
+            // A chunk stops growing once it passes the bound: at most one frame beyond it.
+            assert!(chunk.as_ref().unwrap().len() < BURST_BYTES + 41 * 1024);
+        }
+        let relayed: Vec<u8> = out
+            .iter()
+            .flat_map(|c| c.as_ref().unwrap().to_vec())
+            .collect();
+        assert_eq!(relayed, expected);
     }
 
     #[tokio::test(start_paused = true)]
@@ -329,9 +432,11 @@ mod tests {
             frame("ping"),
         ]);
         let out = relayed(frames, Duration::from_secs(1)).await;
-        assert_eq!(out.len(), 3);
-        assert_eq!(out[1].as_ref().unwrap(), &error);
-        let Err(failure) = &out[2] else {
+        assert_eq!(out.len(), 2);
+        let mut relayed = raw(&["message_start"]).to_vec();
+        relayed.extend_from_slice(&error);
+        assert_eq!(out[0].as_ref().unwrap(), &relayed);
+        let Err(failure) = &out[1] else {
             panic!("{out:?}")
         };
         assert!(matches!(failure, StreamError::ErrorEvent { kind } if kind == "overloaded_error"));
