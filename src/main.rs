@@ -48,22 +48,39 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    match Cli::parse().command {
+        Command::Serve { config, listen } => {
+            let (config, resolved) = match prepare(&config) {
+                Ok(prepared) => prepared,
+                Err(message) => return fail(&message),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(config.server.workers)
+                .enable_all()
+                .build();
+            run(runtime, serve(config, resolved, listen))
+        }
+        Command::Check { config } => check(config),
+        // A client of a running relay: one thread is plenty.
+        Command::Watch(remote) => run(current_thread(), watch(&remote)),
+        Command::Status(remote) => run(current_thread(), status(&remote)),
+    }
+}
+
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    runtime.block_on(async {
-        match cli.command {
-            Command::Serve { config, listen } => serve(config, listen).await,
-            Command::Check { config } => check(config),
-            Command::Watch(remote) => watch(&remote).await,
-            Command::Status(remote) => status(&remote).await,
-        }
-    })
+}
+
+fn run(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    command: impl std::future::Future<Output = ExitCode>,
+) -> ExitCode {
+    match runtime {
+        Ok(runtime) => runtime.block_on(command),
+        Err(error) => fail(&format!("cannot start the async runtime: {error}")),
+    }
 }
 
 /// Loads, validates and resolves a config; on failure prints every problem.
@@ -96,11 +113,7 @@ fn check(path: PathBuf) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
-    let (mut config, resolved) = match prepare(&path) {
-        Ok(prepared) => prepared,
-        Err(message) => return fail(&message),
-    };
+async fn serve(mut config: Config, resolved: Resolved, listen: Option<SocketAddr>) -> ExitCode {
     let _log_lines = match relayrace::telemetry::init(&config.logging) {
         Ok(guard) => guard,
         Err(error) => return fail(&format!("could not start the log writer: {error}")),
@@ -145,6 +158,7 @@ async fn serve(path: PathBuf, listen: Option<SocketAddr>) -> ExitCode {
         .collect();
     tracing::info!(
         listen = %config.server.listen,
+        workers = config.server.workers,
         strategy = config.routing.strategy.name(),
         admin_listen = %operator,
         providers = ?names,

@@ -11,6 +11,7 @@ pub fn describe(resolved: &Resolved, config: &Config) -> String {
     let on_off = |on: bool| if on { "on" } else { "off" };
     let mut lines = vec![
         format!("listen: {}", config.server.listen),
+        format!("workers: {}", config.server.workers),
         format!("strategy: {}", routing.strategy),
         format!("failover: {}", on_off(routing.failover)),
         format!(

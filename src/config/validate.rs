@@ -6,6 +6,9 @@ use relayrace_actors::ConfigError;
 
 use super::{AuthStyle, Config, ProviderConfig, ProviderKind, SimulatedConfig, TimeoutsConfig};
 
+/// Most threads `server.workers` may ask for.
+const MAX_WORKERS: usize = 256;
+
 /// Why an `api_key_env`, a `clients.api_key_envs` entry or `clients.admin_key_env` is rejected.
 const NOT_A_VARIABLE: &str =
     "must name an environment variable (keys are never written in the config)";
@@ -26,6 +29,12 @@ impl Config {
             if timeout.is_zero() {
                 errors.push(ConfigError::new(field, "must be above zero"));
             }
+        }
+        if !(1..=MAX_WORKERS).contains(&self.server.workers) {
+            errors.push(ConfigError::new(
+                "server.workers",
+                format!("must be between 1 and {MAX_WORKERS}"),
+            ));
         }
         if self.server.max_body_bytes == 0 {
             errors.push(ConfigError::new(

@@ -8,6 +8,7 @@
 )]
 
 mod auth;
+mod command;
 mod failover;
 mod input;
 mod observe;

@@ -61,6 +61,7 @@ fn describe_shows_the_settings_and_names_the_skipped_variables() {
     let text = describe(&resolved, &config);
     for expected in [
         "listen: 127.0.0.1:8787",
+        "workers: 1",
         "strategy: failover",
         "failover: on",
         "race timeout: 5s",

@@ -9,6 +9,7 @@ fn empty_file_gives_the_documented_defaults() {
     let config = parse("", &[]);
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8787");
     assert_eq!(config.server.max_body_bytes, 32 * 1024 * 1024);
+    assert_eq!(config.server.workers, 1);
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(30));
     assert!(config.providers.is_empty());
     assert_eq!(
@@ -80,6 +81,7 @@ fn environment_overrides_nested_fields_with_typed_values() {
             ("RELAYRACE__ROUTING__SEED", "42"),
             ("RELAYRACE__HEALTH__FAILURE_THRESHOLD", "3"),
             ("RELAYRACE__SERVER__MAX_BODY_BYTES", "1024"),
+            ("RELAYRACE__SERVER__WORKERS", "4"),
             ("RELAYRACE__PROVIDERS__4__SIMULATED__FAILURE_RATE", "0.25"),
             ("RELAYRACE__LOGGING__FORMAT", "json"),
         ],
@@ -90,6 +92,7 @@ fn environment_overrides_nested_fields_with_typed_values() {
     assert_eq!(config.routing.seed, Some(42));
     assert_eq!(config.health.failure_threshold, 3);
     assert_eq!(config.server.max_body_bytes, 1024);
+    assert_eq!(config.server.workers, 4);
     assert_eq!(config.logging.format, LogFormat::Json);
     let flaky = config.providers[4]
         .simulated

@@ -183,6 +183,16 @@ fn every_timeout_must_be_above_zero() {
 }
 
 #[test]
+fn workers_must_be_between_one_and_the_limit() {
+    for (workers, valid) in [(0, false), (1, true), (256, true), (257, false)] {
+        let mut config = with(vec![simulated("sim")]);
+        config.server.workers = workers;
+        let expected: &[&str] = if valid { &[] } else { &["server.workers"] };
+        assert_eq!(paths(&config), expected, "workers: {workers}");
+    }
+}
+
+#[test]
 fn max_body_bytes_must_be_above_zero() {
     let mut config = with(vec![simulated("sim")]);
     config.server.max_body_bytes = 0;
