@@ -75,7 +75,8 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     /// Threads that serve requests (default 1). One thread relays tens of thousands of
     /// requests a second, and on a small machine it answers sooner than several: requests do
-    /// not hop between threads. More help only past what one core can serve.
+    /// not hop between threads. More help only past what one core can serve. Read by
+    /// `relayrace serve`; a program that embeds [`crate::Relay`] runs it on its own runtime.
     pub workers: usize,
     /// Largest request body accepted, in bytes (default 32 MiB); larger gets 413.
     pub max_body_bytes: usize,
