@@ -6,14 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use relayrace::Relay;
-
-/// jemalloc: the relay allocates small, short-lived buffers on every request from two or more
-/// threads; measured +20 % throughput over glibc's allocator at 32 connections (bench/run.sh),
-/// with idle memory still under 12 MB (mimalloc gave the same speed at twice the idle memory).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use relayrace::cli::remote::{self, Remote};
 use relayrace::config::{self, Config, Resolved};
+
+/// jemalloc: the relay allocates small, short-lived buffers on every request from its worker,
+/// log and blocking threads; measured +20 % throughput over glibc's allocator at 32 connections
+/// (bench/run.sh, then with two workers), with idle memory still under 12 MB (mimalloc gave the
+/// same speed at twice the idle memory).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// An Anthropic Messages API relay that fails over between providers by racing them.
 #[derive(Parser)]
