@@ -1,7 +1,8 @@
-//! Installs the tracing subscriber: text by default, JSON on request; `RUST_LOG` wins over the
-//! configured filter. Lines go to stderr through a batching writer (see [`batch`]).
+//! Installs the tracing subscriber: text by default (see [`line`]), JSON on request; `RUST_LOG`
+//! wins over the configured filter. Lines go to stderr through a batching writer (see [`batch`]).
 
 pub mod batch;
+pub mod line;
 
 use std::io::IsTerminal;
 
@@ -10,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogFormat, LoggingConfig};
 
 pub use batch::FlushGuard;
+pub use line::{TextFields, TextLine};
 
 /// Installs the global subscriber (once; later calls do nothing). Keep the guard until the end:
 /// dropping it writes the lines still queued. Fails only when the writer thread cannot start.
@@ -25,7 +27,10 @@ pub fn init(logging: &LoggingConfig) -> std::io::Result<FlushGuard> {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(lines);
     let _ = match logging.format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .event_format(TextLine)
+            .fmt_fields(TextFields)
+            .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     Ok(guard)

@@ -19,6 +19,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use harness::{PROVIDER_KEY, TestRelay, Upstream, fault, message, yaml};
+use relayrace::telemetry::{TextFields, TextLine};
 
 const RELAY_KEY: &str = "rk-relay-client-key-42";
 
@@ -48,10 +49,13 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 #[tokio::test]
 async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_forge_log_lines() {
     let capture = Capture::default();
+    // The relay's own text format, every level.
     let subscriber = tracing_subscriber::fmt()
         .with_writer(capture.clone())
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
+        .event_format(TextLine)
+        .fmt_fields(TextFields)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 

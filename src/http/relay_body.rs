@@ -33,11 +33,11 @@ pub(super) struct RequestLog {
 impl RequestLog {
     pub(super) fn finish(&self, provider: &str, attempts: usize, status: u16, outcome: &str) {
         let total = self.started.elapsed();
-        // The model is the client's: Debug-escaped, so it cannot break the line or forge
-        // another. The relay's own strings go as they are (Display), which is cheaper.
+        // The model is the client's: a string field, written quoted and escaped, so it cannot
+        // break the line or forge another. The relay's own strings go as they are (Display).
         tracing::info!(
             request_id = %self.request_id,
-            model = ?self.model,
+            model = self.model.as_str(),
             provider = %provider,
             attempts,
             status,
