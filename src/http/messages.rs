@@ -65,7 +65,7 @@ pub(super) async fn relay(
     let span = tracing::debug_span!(
         "request",
         request_id,
-        model = ?relay_request.model,
+        model = relay_request.model.as_str(),
         stream = relay_request.stream,
     );
     let mut log = RequestLog {
@@ -77,7 +77,13 @@ pub(super) async fn relay(
         _in_flight: in_flight,
     };
     let routing = Instant::now();
-    let routed = state.router().route(relay_request).instrument(span).await;
+    let route = state.router().route(relay_request);
+    // A disabled span is not worth entering and leaving on every poll.
+    let routed = if span.is_disabled() {
+        route.await
+    } else {
+        route.instrument(span).await
+    };
     let elapsed = routing.elapsed();
     let facts = RequestFacts {
         request_id: &request_id,
