@@ -286,15 +286,32 @@ fn next_request_id() -> String {
             .unwrap_or(0)
     });
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "rr_{:016x}",
-        base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-    )
+    request_id_text(base.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
+/// `format!("rr_{id:016x}")` without the formatting machinery (once per request).
+fn request_id_text(id: u64) -> String {
+    let mut text = String::with_capacity(19);
+    text.push_str("rr_");
+    for shift in (0..64).step_by(4).rev() {
+        text.push(char::from(
+            b"0123456789abcdef"[(id >> shift) as usize & 0xf],
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_rr_and_sixteen_hex_digits() {
+        for id in [0, 1, 0x0123_4567_89ab_cdef, u64::MAX] {
+            assert_eq!(request_id_text(id), format!("rr_{id:016x}"));
+        }
+        assert_ne!(next_request_id(), next_request_id());
+    }
 
     #[test]
     fn probe_reads_model_and_stream() {
