@@ -74,18 +74,25 @@ for kind in json sse; do
     P99[$target,$kind]=$(echo ${RUNS99[$target,$kind]} | median)
   done
 done
+# Throughput too: direct, floor and relay in turn, ROUNDS times; the median of each.
+declare -A RPS RUNS_RPS
+for _ in $(seq "$ROUNDS"); do
+  for target in direct floor relay; do
+    case $target in direct) port=$MOCK;; floor) port=$FLOOR;; relay) port=$RELAY;; esac
+    RUNS_RPS[$target]+="$(rps "http://127.0.0.1:$port/v1/messages") "
+  done
+done
+for target in direct floor relay; do RPS[$target]=$(echo ${RUNS_RPS[$target]} | median); done
+RPS_DIRECT="${RPS[direct]}"; RPS_FLOOR="${RPS[floor]}"; RPS_RELAY="${RPS[relay]}"
+LOAD_RSS="$(hwm $RELAY_PID)"
 SECS="$SECS_FULL"
 read -r FO50 FO99 < <(seq1 "http://127.0.0.1:$FAILOVER/v1/messages" json)
-RPS_DIRECT="$(rps "http://127.0.0.1:$MOCK/v1/messages")"
-RPS_FLOOR="$(rps "http://127.0.0.1:$FLOOR/v1/messages")"
-RPS_RELAY="$(rps "http://127.0.0.1:$RELAY/v1/messages")"
-LOAD_RSS="$(hwm $RELAY_PID)"
 
 added() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a - b}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
 echo
 echo "relayrace benchmark: $(nproc) cores, loopback, release build, ${SECS}s per measurement"
-echo "(latency: medians of $ROUNDS interleaved rounds of $(( (SECS + ROUNDS - 1) / ROUNDS ))s)"
+echo "(latency and throughput: medians of $ROUNDS interleaved rounds of $(( (SECS + ROUNDS - 1) / ROUNDS ))s)"
 echo
 # p99 of separate runs is noisy: a slow tail in the direct run can make an "added" p99
 # negative, so the absolute figures are printed beside it.
