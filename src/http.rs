@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod front;
 mod messages;
 mod relay_body;
 mod status;
@@ -25,6 +26,8 @@ use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observe::Observer;
 use crate::upstream::{Endpoint, RelayUpstream};
+
+pub use front::App;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -98,21 +101,23 @@ impl AppState {
 }
 
 /// Every route on one listener: the API and the operator endpoints.
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState) -> App {
     let routes = api_routes(&state).merge(admin::routes(&state));
-    finish(routes, state)
+    App::new(finish(routes, state.clone()), Some(state))
 }
 
 /// The API alone (with `/health`), for a listener apart from the operator endpoints.
-pub fn api(state: AppState) -> Router {
-    finish(api_routes(&state), state)
+pub fn api(state: AppState) -> App {
+    App::new(finish(api_routes(&state), state.clone()), Some(state))
 }
 
 /// The operator endpoints alone (with `/health`): `/status`, `/metrics`, `/v1/relay/events`.
-pub fn admin(state: AppState) -> Router {
-    finish(admin::routes(&state), state)
+pub fn admin(state: AppState) -> App {
+    App::new(finish(admin::routes(&state), state), None)
 }
 
+/// The API's routes. [`App`] takes the Messages API calls straight to their handler; the
+/// routes stay for everything else on those paths (a `GET` is a 405, not a 404).
 fn api_routes(state: &AppState) -> Router<AppState> {
     let routes = Router::new()
         .route(

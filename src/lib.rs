@@ -86,7 +86,7 @@ impl Relay {
     }
 
     /// The HTTP app: the API and the operator endpoints.
-    pub fn app(&self) -> axum::Router {
+    pub fn app(&self) -> http::App {
         http::app(self.state.clone())
     }
 

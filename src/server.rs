@@ -5,13 +5,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+
+use crate::http::App;
 
 /// Time limits of serving.
 #[derive(Clone, Copy, Debug)]
@@ -25,7 +26,7 @@ pub struct Limits {
 /// Serves `app` until `shutdown` resolves, then drains for up to `limits.grace`.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     shutdown: impl Future<Output = ()>,
     limits: Limits,
 ) {

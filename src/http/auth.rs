@@ -60,11 +60,16 @@ async fn admit(
     next: Next,
     refusal: impl FnOnce() -> ApiError,
 ) -> Response {
-    if keys.is_empty() || presented(request.headers()).is_some_and(|k| accepted(keys, k)) {
+    if admitted(keys, request.headers()) {
         next.run(request).await
     } else {
         refusal().into_response()
     }
+}
+
+/// Whether a request with `headers` may pass: `keys` is empty or it presents one of them.
+pub(super) fn admitted(keys: &[Secret], headers: &HeaderMap) -> bool {
+    keys.is_empty() || presented(headers).is_some_and(|k| accepted(keys, k))
 }
 
 /// The key the client presented, from `x-api-key` or `Authorization: Bearer`.

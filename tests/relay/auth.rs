@@ -29,13 +29,20 @@ async fn without_an_accepted_key_the_client_gets_401() {
         .send()
         .await
         .unwrap();
+    let count_tokens = relay
+        .client
+        .post(format!("{}/v1/messages/count_tokens", relay.url))
+        .json(&message(false))
+        .send()
+        .await
+        .unwrap();
     let status = relay
         .client
         .get(format!("{}/status", relay.url))
         .send()
         .await
         .unwrap();
-    for response in [missing, wrong, status] {
+    for response in [missing, wrong, count_tokens, status] {
         assert_eq!(response.status(), 401);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["type"], "authentication_error");

@@ -121,7 +121,7 @@ fn outline(events: &[RelayEvent]) -> Vec<String> {
 struct Observed {
     url: String,
     admin_url: String,
-    relay_app: axum::Router,
+    relay_app: relayrace::http::App,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
