@@ -1,7 +1,7 @@
 //! The front door of a listener: every request goes to the axum router, except the Messages API
 //! calls (`POST /v1/messages` and `/v1/messages/count_tokens`) on an API listener, which go
-//! straight to their handler. They are nearly every request a relay serves, and the router's
-//! matching, boxing and middleware layers cost ~3 % of the relay's CPU a request. Everything
+//! straight to their handler. They are nearly every request a relay serves, and going through
+//! the router's matching, boxing and layers cost ~4 % of the relay's CPU a request. Everything
 //! else about them is the router's: the same handler, the same client-key check, and other
 //! methods on those paths still get the router's 405.
 
