@@ -1,5 +1,6 @@
-//! Installs the tracing subscriber: text by default (see [`line`]), JSON on request; `RUST_LOG`
-//! wins over the configured filter. Lines go to stderr through a batching writer (see [`batch`]).
+//! Installs the tracing subscriber: text by default (see [`line`](mod@line)), JSON on request;
+//! `RUST_LOG` wins over the configured filter. Lines go to stderr through a batching writer (see
+//! [`batch`]).
 
 pub mod batch;
 pub mod line;
