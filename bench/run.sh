@@ -59,13 +59,13 @@ rps() { wrk -t2 -c32 -d"${SECS}s" -s bench/json.lua "$1" 2>&1 | awk '/Requests\/
 # times (SECS/ROUNDS seconds each), and each figure is the median of its rounds.
 ROUNDS="${RELAYRACE_BENCH_ROUNDS:-3}"
 median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
+port_of() { case $1 in direct) echo "$MOCK";; floor) echo "$FLOOR";; relay) echo "$RELAY";; esac; }
 declare -A P50 P99 RUNS50 RUNS99
 SECS_FULL="$SECS"; SECS=$(( (SECS_FULL + ROUNDS - 1) / ROUNDS ))
 for kind in json sse; do
   for _ in $(seq "$ROUNDS"); do
     for target in direct floor relay; do
-      case $target in direct) port=$MOCK;; floor) port=$FLOOR;; relay) port=$RELAY;; esac
-      read -r p50 p99 < <(seq1 "http://127.0.0.1:$port/v1/messages" "$kind")
+      read -r p50 p99 < <(seq1 "http://127.0.0.1:$(port_of $target)/v1/messages" "$kind")
       RUNS50[$target,$kind]+="$p50 "; RUNS99[$target,$kind]+="$p99 "
     done
   done
@@ -78,8 +78,7 @@ done
 declare -A RPS RUNS_RPS
 for _ in $(seq "$ROUNDS"); do
   for target in direct floor relay; do
-    case $target in direct) port=$MOCK;; floor) port=$FLOOR;; relay) port=$RELAY;; esac
-    RUNS_RPS[$target]+="$(rps "http://127.0.0.1:$port/v1/messages") "
+    RUNS_RPS[$target]+="$(rps "http://127.0.0.1:$(port_of $target)/v1/messages") "
   done
 done
 for target in direct floor relay; do RPS[$target]=$(echo ${RUNS_RPS[$target]} | median); done
