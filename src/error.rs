@@ -84,7 +84,7 @@ impl ApiError {
                 "no healthy provider is available",
             ),
             RouteError::Failed { error, .. } => Self::from_attempt(error),
-            RouteError::Exhausted { attempts } => attempts
+            RouteError::Exhausted { attempts, .. } => attempts
                 .iter()
                 .rev()
                 .filter_map(|a| a.outcome.error())

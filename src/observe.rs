@@ -149,7 +149,7 @@ impl Observer {
             request_id: request.request_id.to_owned(),
             model: request.model.to_owned(),
             primary: primary.to_owned(),
-            cause: cause.clone(),
+            cause: cause.to_string(),
             winner: route.winner.map(str::to_owned),
             attempts: route.attempts.iter().map(AttemptSummary::from).collect(),
             duration_ms: millis(elapsed),

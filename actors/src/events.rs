@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::broadcast;
 
-use crate::provider::health::HealthState;
+use crate::state::HealthState;
 use crate::upstream::Provider;
 
 /// A provider changed health state.

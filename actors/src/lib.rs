@@ -11,29 +11,38 @@
 //!                       Supervisor (root; restarts crashed children, ordered shutdown)
 //!          ┌───────────────┬──────────┴──────────┬──────────────────────┐
 //!     Provider "a"    Provider "b"  ...      Router              Race (one per failover)
-//!     (health state   (health state        (routing table,      ├── Attempt → provider x
-//!      machine,        machine,             strategy state)     ├── Attempt → provider y
-//!      counters)       counters)                                └── Attempt → provider z
+//!     (health, probe  (health, probe       (routing table,      ├── Attempt → provider x
+//!      slots; publishes its view)           strategy state)     ├── Attempt → provider y
+//!                                                               └── Attempt → provider z
 //! ```
+//!
+//! One owner per fact: a provider actor owns its health and its probe slots and publishes a
+//! view of them (a `watch`); the router owns the routing table and the strategy's rotation
+//! state and publishes the table; a race owns which of its attempts commits. Nobody else writes
+//! them; the request path reads the published views.
 //!
 //! ## The message flow of `route`
 //!
+//! The path is one module, `route.rs`, read top to bottom:
+//!
 //! ```text
 //! RouterHandle::route(req)
-//!   ├─ primary: the Router's published pick (failover, healthy: no message)
-//!   │           or call Router: PlanPrimary ─▶ strategy pick among providers in rotation
-//!   ├─ Upstream::attempt(primary, req)          (in the caller's task; never in an actor's mailbox)
-//!   ├─ success ─▶ counted (provider in good standing) or cast Provider: AttemptFinished ─▶ return
-//!   ├─ error, no trigger ─▶ cast Provider: AttemptFinished ─▶ return the error
-//!   └─ error, trigger:
-//!        ├─ call Provider: AttemptFinished + PlanRace ─▶ records it, tells the Router of any
-//!        │     transition, forwards PlanRace ─▶ Router answers: every provider in rotation now
+//!   ├─ eligible: the published routing table
+//!   ├─ primary:  failover → the first provider in rotation by priority, read from the
+//!   │              providers' views (no message; a half-open one takes a probe permit)
+//!   │            other strategies → call Router: Admit ─▶ strategy pick, admitted
+//!   ├─ attempt:  Upstream::attempt(primary, req)     (in the caller's task, never in a mailbox)
+//!   ├─ success ─▶ counted in place (provider in good standing) or cast Provider: AttemptFinished
+//!   ├─ verdict:  Triggers::judge(error) ─▶ no failover ─▶ cast Provider: AttemptFinished ─▶ error
+//!   └─ race:     may the primary race again? call Provider: AttemptFinished (recorded, view
+//!        │         republished) and read who is in rotation; else cast and leave it out
 //!        └─ spawn Race ─▶ spawn one Attempt actor per provider
 //!              ├─ each Attempt: Upstream::attempt ─▶ cast Provider: AttemptFinished
 //!              │                                  ─▶ cast Race: AttemptFinished
 //!              ├─ first success ─▶ kill the other Attempts ─▶ reply to the requester, once
-//!              └─ all failed / race timeout ─▶ reply with every attempt's error, in order
-//! Provider: health transition ─▶ cast Router: HealthChanged, publish a HealthEvent
+//!              └─ all failed / deadline (race timeout) ─▶ reply with every attempt, in order
+//!   report: every attempt, the winner's index, the failover's cause and how its race ended
+//! Provider: transition ─▶ republish its view, publish a HealthEvent
 //! ```
 //!
 //! ## Example
@@ -73,7 +82,7 @@
 //!
 //! let routed = runtime.handle().route("hello".to_owned()).await.unwrap();
 //! assert_eq!(routed.response, "steady: hello");
-//! assert!(routed.report.raced);
+//! assert!(routed.report.raced());
 //! assert_eq!(routed.report.attempts.len(), 2);
 //!
 //! let event = events.recv().await.unwrap();
@@ -85,13 +94,15 @@
 //! ```
 
 pub mod config;
-mod error;
 mod events;
+mod handle;
 mod provider;
 mod race;
 mod report;
+mod route;
 mod router;
 mod runtime;
+mod state;
 mod supervisor;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -103,14 +114,15 @@ pub use config::{
     ConfigError, HealthConfig, ProviderSettings, RoutingConfig, RuntimeConfig, StrategyKind,
     SupervisionConfig,
 };
-pub use error::{AttemptError, Detail, RouteError, StartError};
 pub use events::{EventsError, HealthEvent, HealthEvents};
-pub use provider::health::HealthState;
+pub use handle::{ProviderSnapshot, RouterHandle};
 pub use provider::{Counters, ProviderStatus};
-pub use report::{AttemptOutcome, AttemptRecord, RouteReport, Routed};
-pub use router::{ProviderSnapshot, RouterHandle};
-pub use runtime::{Runtime, RuntimeBuilder};
+pub use report::{
+    AttemptOutcome, AttemptRecord, Failover, RaceEnd, RouteError, RouteReport, Routed,
+};
+pub use runtime::{Runtime, RuntimeBuilder, StartError};
+pub use state::HealthState;
 pub use trigger::{
     ConnectionTrigger, HealthEffect, StatusTrigger, TimeoutTrigger, Trigger, Triggers, Verdict,
 };
-pub use upstream::{Provider, ProviderId, Upstream};
+pub use upstream::{AttemptError, Cause, Detail, Provider, ProviderId, Upstream};

@@ -1,25 +1,30 @@
-//! The provider actor: owns one provider's health, receives the outcome of every attempt made
-//! against it, reports each transition as an event and to the router.
+//! The provider actor: owns one provider's health and probe admission, receives the outcome of
+//! every attempt made against it, publishes its [`View`] after every change and each transition
+//! as a health event. It knows nothing of the router: routing reads the view.
 
 pub mod health;
 mod outcome;
+mod standing;
+mod view;
 
-pub(crate) use outcome::{OutcomeGuard, Reported, Standing};
+pub(crate) use outcome::{OutcomeGuard, Reported, send as send_report};
+pub(crate) use standing::{StandingOwner, standing};
+pub(crate) use view::{Seat, Target, View, ViewSender};
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::config::HealthConfig;
 use crate::events::{EventBus, HealthEvent};
-use crate::router::{RouterMsg, RouterSlot, Target};
+use crate::state::HealthState;
 use crate::trigger::HealthEffect;
-use crate::upstream::{Provider, ProviderId};
-use health::{Health, HealthState, Transition};
+use crate::upstream::Provider;
+use health::{Circuit, Health, Transition};
 
 /// Counters of one provider since the runtime started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -55,23 +60,14 @@ pub struct ProviderStatus {
     pub last_success_latency: Option<Duration>,
 }
 
-/// A failover race to plan once the failure that starts it is recorded: the provider forwards
-/// it to the router behind its own health news, saving the requester a round trip.
-pub(crate) struct RaceRequest {
-    pub(crate) exclude: Option<ProviderId>,
-    pub(crate) reply: RpcReplyPort<Vec<Target>>,
-}
-
 /// Messages of the provider actor.
 pub(crate) enum ProviderMsg {
-    /// An attempt against this provider ended. With `plan_race`, once the router has been told
-    /// of any transition, the race is planned by the router (which then sees this outcome).
+    /// An attempt against this provider ended (its report was marked pending in the standing).
+    /// With `reply`, answered once it is recorded and the view republished.
     AttemptFinished {
         report: Reported,
         latency: Duration,
-        /// Sent by an [`OutcomeGuard`], which counted it as unsettled.
-        settles: bool,
-        plan_race: Option<RaceRequest>,
+        reply: Option<RpcReplyPort<()>>,
     },
     /// The health deadline scheduled under `generation` passed.
     DeadlineReached { generation: u64 },
@@ -93,56 +89,24 @@ pub(crate) struct ProviderActor;
 #[derive(Clone)]
 pub(crate) struct ProviderArgs {
     pub(crate) provider: Provider,
-    pub(crate) standing: Arc<Standing>,
+    pub(crate) standing: StandingOwner,
+    pub(crate) view: ViewSender,
     pub(crate) health: HealthConfig,
     pub(crate) enabled: bool,
     pub(crate) events: EventBus,
-    pub(crate) router: RouterSlot,
 }
 
 pub(crate) struct ProviderState {
     args: ProviderArgs,
+    myself: ActorRef<ProviderMsg>,
     health: Health,
     enabled: bool,
+    /// Probe slots while half-open; closed on leaving it.
+    probes: Option<Arc<Semaphore>>,
     counters: Counters,
     last_error: Option<String>,
     generation: u64,
     timer: Option<crate::timer::Timer>,
-}
-
-impl ProviderState {
-    /// Republishes whether a success may skip the message (see [`Standing`]).
-    fn update_standing(&self) {
-        let clean = self.enabled
-            && self.health.state() == HealthState::Healthy
-            && self.health.consecutive_failures() == 0;
-        self.args.standing.clean.store(clean, Ordering::Release);
-    }
-
-    fn published(&self) -> HealthState {
-        if self.enabled {
-            self.health.state()
-        } else {
-            HealthState::Disabled
-        }
-    }
-
-    fn status(&self) -> ProviderStatus {
-        let standing = &self.args.standing;
-        let quiet = standing.quiet_successes.load(Ordering::Relaxed);
-        let mut counters = self.counters;
-        counters.attempts += quiet;
-        counters.successes += quiet;
-        ProviderStatus {
-            state: self.published(),
-            since: wall_clock(self.health.since()),
-            consecutive_failures: self.health.consecutive_failures(),
-            counters,
-            last_error: self.last_error.clone(),
-            last_success_latency: standing.last_success_latency(),
-            until: self.health.deadline().map(wall_clock),
-        }
-    }
 }
 
 impl Actor for ProviderActor {
@@ -152,26 +116,28 @@ impl Actor for ProviderActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: ProviderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        // A crashed predecessor's unprocessed reports are gone with its mailbox.
-        args.standing.unsettled.store(0, Ordering::Release);
-        args.standing.clean.store(args.enabled, Ordering::Release);
-        Ok(ProviderState {
+        args.standing.restart(args.enabled);
+        let state = ProviderState {
             health: Health::new(args.health.clone(), Instant::now()),
             enabled: args.enabled,
+            myself,
             args,
+            probes: None,
             counters: Counters::default(),
             last_error: None,
             generation: 0,
             timer: None,
-        })
+        };
+        state.publish();
+        Ok(state)
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<Self::Msg>,
+        _myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -179,32 +145,23 @@ impl Actor for ProviderActor {
             ProviderMsg::AttemptFinished {
                 report,
                 latency,
-                settles,
-                plan_race,
+                reply,
             } => {
-                if matches!(report, Reported::Succeeded) {
-                    state.args.standing.record_latency(latency);
-                }
-                record(&myself, state, report);
-                state.update_standing();
-                if settles {
-                    state.args.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
-                }
-                if let Some(RaceRequest { exclude, reply }) = plan_race {
-                    // Without a router the reply is dropped and the requester asks again.
-                    state.notify_router(RouterMsg::PlanRace { exclude, reply });
+                state.record(report, latency);
+                state.args.standing.settle();
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
                 }
             }
             ProviderMsg::DeadlineReached { generation } => {
                 if generation == state.generation {
-                    let transition = state.health.tick(Instant::now());
-                    apply(&myself, state, transition);
-                    state.update_standing();
+                    if let Some(transition) = state.health.tick(Instant::now()) {
+                        state.apply(transition);
+                    }
                 }
             }
             ProviderMsg::SetEnabled { enabled, reply } => {
-                set_enabled(state, enabled);
-                state.update_standing();
+                state.set_enabled(enabled);
                 let _ = reply.send(());
             }
             ProviderMsg::GetStatus { reply } => {
@@ -217,96 +174,126 @@ impl Actor for ProviderActor {
     }
 }
 
-fn record(myself: &ActorRef<ProviderMsg>, state: &mut ProviderState, report: Reported) {
-    state.counters.attempts += 1;
-    let was_probe = state.health.state() == HealthState::HalfOpen;
-    let effect = match report {
-        Reported::Succeeded => {
-            state.counters.successes += 1;
-            HealthEffect::Success
-        }
-        Reported::Cancelled => {
-            state.counters.cancelled += 1;
-            HealthEffect::Neutral
-        }
-        Reported::Failed { effect, error } => {
-            if effect == HealthEffect::Neutral {
-                state.counters.client_errors += 1;
-            } else {
-                state.counters.failures += 1;
-                state.last_error = Some(error);
-            }
-            effect
-        }
-    };
-    let transition = state.health.record(&effect, Instant::now());
-    if transition.is_none() && was_probe {
-        // A probe that proved nothing frees its slot for the next one.
-        state.notify_router(RouterMsg::ProbeReleased {
-            id: state.args.provider.id(),
-        });
-    }
-    apply(myself, state, transition);
-}
-
-fn set_enabled(state: &mut ProviderState, enabled: bool) {
-    if state.enabled == enabled {
-        return;
-    }
-    let from = state.published();
-    state.enabled = enabled;
-    let reason = if enabled {
-        "enabled by operator"
-    } else {
-        "disabled by operator"
-    };
-    state.announce(Transition {
-        from,
-        to: state.published(),
-        reason: reason.to_owned(),
-    });
-}
-
-/// Reports a health transition (if any) and arms the timer for the next deadline.
-fn apply(
-    myself: &ActorRef<ProviderMsg>,
-    state: &mut ProviderState,
-    transition: Option<Transition>,
-) {
-    let Some(transition) = transition else {
-        return;
-    };
-    state.generation += 1;
-    state.timer = state.health.deadline().map(|deadline| {
-        let generation = state.generation;
-        crate::timer::Timer::at(deadline, myself.clone(), move || {
-            ProviderMsg::DeadlineReached { generation }
-        })
-    });
-    if state.enabled {
-        state.announce(transition);
-    }
-}
-
 impl ProviderState {
-    fn announce(&self, transition: Transition) {
-        self.notify_router(RouterMsg::HealthChanged {
-            id: self.args.provider.id(),
-            state: transition.to,
+    /// Where the provider stands in routing: its circuit, unless an operator disabled it.
+    fn published(&self) -> HealthState {
+        if self.enabled {
+            self.health.state().into()
+        } else {
+            HealthState::Disabled
+        }
+    }
+
+    /// Publishes the view and whether a success may skip the message.
+    fn publish(&self) {
+        self.args.view.send_replace(View {
+            state: self.published(),
+            actor: Some(self.myself.clone()),
+            probes: self.probes.clone(),
+            probe_limit: self.args.health.half_open_probes,
         });
+        self.publish_clean();
+    }
+
+    /// Publishes whether a success may skip the message (see [`standing`]).
+    fn publish_clean(&self) {
+        let clean = self.enabled
+            && self.health.state() == Circuit::Healthy
+            && self.health.consecutive_failures() == 0;
+        self.args.standing.set_clean(clean);
+    }
+
+    fn record(&mut self, report: Reported, latency: Duration) {
+        self.counters.attempts += 1;
+        let effect = match report {
+            Reported::Succeeded => {
+                self.counters.successes += 1;
+                self.args.standing.record_latency(latency);
+                HealthEffect::Success
+            }
+            Reported::Cancelled => {
+                self.counters.cancelled += 1;
+                HealthEffect::Neutral
+            }
+            Reported::Failed { effect, error } => {
+                if effect == HealthEffect::Neutral {
+                    self.counters.client_errors += 1;
+                } else {
+                    self.counters.failures += 1;
+                    self.last_error = Some(error);
+                }
+                effect
+            }
+        };
+        match self.health.record(&effect, Instant::now()) {
+            Some(transition) => self.apply(transition),
+            // A failure below the threshold, or the success after it, changes `clean` alone.
+            None => self.publish_clean(),
+        }
+    }
+
+    fn set_enabled(&mut self, enabled: bool) {
+        if self.enabled == enabled {
+            return;
+        }
+        let from = self.published();
+        self.enabled = enabled;
+        self.publish();
+        let reason = if enabled {
+            "enabled by operator"
+        } else {
+            "disabled by operator"
+        };
+        self.announce(from, reason.to_owned());
+    }
+
+    /// Acts on a health transition: probe slots, the timer for the next deadline, the view and
+    /// the event.
+    fn apply(&mut self, transition: Transition) {
+        if let Some(slots) = self.probes.take() {
+            slots.close();
+        }
+        if transition.to == Circuit::HalfOpen {
+            let limit = self.args.health.half_open_probes as usize;
+            self.probes = Some(Arc::new(Semaphore::new(limit)));
+        }
+        self.generation += 1;
+        self.timer = self.health.deadline().map(|deadline| {
+            let generation = self.generation;
+            crate::timer::Timer::at(deadline, self.myself.clone(), move || {
+                ProviderMsg::DeadlineReached { generation }
+            })
+        });
+        self.publish();
+        if self.enabled {
+            self.announce(transition.from.into(), transition.reason);
+        }
+    }
+
+    fn announce(&self, from: HealthState, reason: String) {
         self.args.events.publish(HealthEvent {
             provider: self.args.provider.clone(),
-            from: transition.from,
-            to: transition.to,
-            reason: transition.reason,
+            from,
+            to: self.published(),
+            reason,
             at: SystemTime::now(),
         });
     }
 
-    fn notify_router(&self, message: RouterMsg) {
-        if let Some(router) = self.args.router.borrow().as_ref() {
-            // A router that is gone is being restarted; it reads every provider's state anew.
-            let _ = router.cast(message);
+    fn status(&self) -> ProviderStatus {
+        let standing = &self.args.standing;
+        let quiet = standing.quiet_successes();
+        let mut counters = self.counters;
+        counters.attempts += quiet;
+        counters.successes += quiet;
+        ProviderStatus {
+            state: self.published(),
+            since: wall_clock(self.health.since()),
+            consecutive_failures: self.health.consecutive_failures(),
+            counters,
+            last_error: self.last_error.clone(),
+            last_success_latency: standing.last_success_latency(),
+            until: self.health.deadline().map(wall_clock),
         }
     }
 }

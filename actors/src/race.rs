@@ -12,12 +12,10 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::error::AttemptError;
-use crate::provider::{OutcomeGuard, Reported};
+use crate::provider::{OutcomeGuard, Reported, Target};
 use crate::report::{AttemptOutcome, AttemptRecord};
-use crate::router::Target;
 use crate::trigger::Triggers;
-use crate::upstream::{Provider, Upstream};
+use crate::upstream::{AttemptError, Provider, Upstream};
 
 /// Counts the race and attempt actors alive, so shutdown and tests can wait for none.
 #[derive(Clone, Debug)]
@@ -33,6 +31,7 @@ impl Live {
         LiveGuard(self.0.clone())
     }
 
+    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn count(&self) -> usize {
         *self.0.borrow()
     }
@@ -55,9 +54,9 @@ impl Drop for LiveGuard {
     }
 }
 
-/// How a race ended.
-pub(crate) struct RaceEnd<R> {
-    pub(crate) winner: Option<(R, Provider)>,
+/// How a race ended: the winner's response and its index in `attempts`, if any.
+pub(crate) struct Finish<R> {
+    pub(crate) winner: Option<(R, usize)>,
     pub(crate) timed_out: bool,
     pub(crate) attempts: Vec<AttemptRecord>,
 }
@@ -67,7 +66,7 @@ pub(crate) struct RaceArgs<U: Upstream> {
     pub(crate) request: Arc<U::Request>,
     pub(crate) targets: Vec<Target>,
     pub(crate) triggers: Triggers,
-    pub(crate) reply: oneshot::Sender<RaceEnd<U::Response>>,
+    pub(crate) reply: oneshot::Sender<Finish<U::Response>>,
     pub(crate) live: Live,
 }
 
@@ -92,7 +91,7 @@ impl<U> RaceActor<U> {
 }
 
 pub(crate) struct RaceState<U: Upstream> {
-    reply: Option<oneshot::Sender<RaceEnd<U::Response>>>,
+    reply: Option<oneshot::Sender<Finish<U::Response>>>,
     providers: Vec<Provider>,
     racers: Vec<Option<ActorCell>>,
     records: Vec<Option<AttemptRecord>>,
@@ -117,7 +116,6 @@ impl<U: Upstream> Actor for RaceActor<U> {
         for (index, target) in args.targets.into_iter().enumerate() {
             let attempt = AttemptArgs {
                 index,
-                target,
                 upstream: args.upstream.clone(),
                 request: args.request.clone(),
                 triggers: args.triggers.clone(),
@@ -127,7 +125,7 @@ impl<U: Upstream> Actor for RaceActor<U> {
             let (racer, _) = Actor::spawn_linked(
                 None,
                 AttemptActor::<U>(PhantomData),
-                attempt,
+                (attempt, target),
                 myself.get_cell(),
             )
             .await?;
@@ -200,12 +198,11 @@ impl<U: Upstream> RaceState<U> {
             // Too late: a winner was delivered already; dropping the response cancels it.
             return;
         }
-        let provider = self.providers[index].clone();
         match result {
             Ok(response) => {
                 self.record(index, AttemptOutcome::Succeeded, latency);
                 self.cancel_running();
-                self.end(myself, Some((response, provider)), false);
+                self.end(myself, Some((response, index)), false);
             }
             Err(error) => {
                 self.record(index, AttemptOutcome::Failed(error), latency);
@@ -238,13 +235,18 @@ impl<U: Upstream> RaceState<U> {
     fn end(
         &mut self,
         myself: &ActorRef<RaceMsg<U>>,
-        winner: Option<(U::Response, Provider)>,
+        winner: Option<(U::Response, usize)>,
         timed_out: bool,
     ) {
         if let Some(reply) = self.reply.take() {
+            // The winner's index among the attempts that have a record.
+            let winner = winner.map(|(response, index)| {
+                let before = self.records[..index].iter().flatten().count();
+                (response, before)
+            });
             let attempts = self.records.iter_mut().filter_map(Option::take).collect();
             // A requester that gave up drops the response, which cancels it.
-            let _ = reply.send(RaceEnd {
+            let _ = reply.send(Finish {
                 winner,
                 timed_out,
                 attempts,
@@ -256,7 +258,6 @@ impl<U: Upstream> RaceState<U> {
 
 pub(crate) struct AttemptArgs<U: Upstream> {
     index: usize,
-    target: Target,
     upstream: Arc<U>,
     request: Arc<U::Request>,
     triggers: Triggers,
@@ -283,17 +284,17 @@ pub(crate) struct AttemptState<U: Upstream> {
 impl<U: Upstream> Actor for AttemptActor<U> {
     type Msg = AttemptMsg;
     type State = AttemptState<U>;
-    type Arguments = AttemptArgs<U>;
+    type Arguments = (AttemptArgs<U>, Target);
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        args: AttemptArgs<U>,
+        (args, target): (AttemptArgs<U>, Target),
     ) -> Result<Self::State, ActorProcessingErr> {
         myself.cast(AttemptMsg::Run)?;
         Ok(AttemptState {
             _live: args.live.enter(),
-            outcome: Some(OutcomeGuard::start(&args.target)),
+            outcome: Some(OutcomeGuard::start(target)),
             args: Some(args),
         })
     }
@@ -304,12 +305,12 @@ impl<U: Upstream> Actor for AttemptActor<U> {
         AttemptMsg::Run: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(args) = state.args.take() else {
+        let (Some(args), Some(outcome)) = (state.args.take(), state.outcome.as_ref()) else {
             return Ok(());
         };
         let result = args
             .upstream
-            .attempt(&args.target.provider, args.request.clone())
+            .attempt(outcome.provider(), args.request.clone())
             .await;
         if let Some(outcome) = state.outcome.take() {
             let latency = outcome.elapsed();

@@ -1,58 +1,27 @@
-//! The router actor: owns the routing table (each provider's priority, weight and health as its
-//! provider actor last reported it) and the strategy state. It decides and delegates; it never
-//! awaits upstream I/O.
+//! The router actor: owns the routing table (published whole for requests to read) and the
+//! strategy's rotation state. Under `failover` requests need no decision and never message it;
+//! under the other strategies it picks each primary. It reads every provider's health from the
+//! provider's own view, decides and hands out; it never awaits upstream I/O.
 
-pub(crate) mod handle;
 pub mod strategy;
+pub(crate) mod table;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::Serialize;
 use tokio::sync::watch;
 
-pub use handle::RouterHandle;
-
 use crate::config::StrategyKind;
-use crate::error::RouteError;
-use crate::provider::health::HealthState;
-use crate::provider::{ProviderMsg, ProviderStatus, Standing};
-use crate::upstream::{Provider, ProviderId};
+use crate::provider::{Seat, Target};
+use crate::report::RouteError;
+use crate::upstream::Provider;
 use strategy::{Candidate, Strategy};
+use table::{Table, TableSender};
 
-/// Where the current router lives; replaced when the supervisor restarts it.
-pub(crate) type RouterSlot = watch::Receiver<Option<ActorRef<RouterMsg>>>;
-
-/// The router's published answer to "who is the primary?" when it needs no decision: under
-/// `failover`, the highest-priority provider when it is healthy (not half-open, which would
-/// take a probe slot). `None` sends requests through the router. Requests read it without a
-/// message; the router republishes it after every change of its table.
-pub(crate) type FastPrimary = Arc<watch::Sender<Option<Target>>>;
-
-/// A provider picked for an attempt, with the actor its outcome goes to.
-#[derive(Clone)]
-pub(crate) struct Target {
-    pub(crate) provider: Provider,
-    pub(crate) actor: ActorRef<ProviderMsg>,
-    pub(crate) standing: Arc<Standing>,
-}
-
-/// A row of the routing table, as shown by [`RouterHandle::snapshot`].
-#[derive(Clone, Debug, Serialize)]
-pub struct ProviderSnapshot {
-    /// The provider's name.
-    pub name: String,
-    /// Lower is tried first by `failover`.
-    pub priority: u32,
-    /// Share under `weighted_round_robin`.
-    pub weight: u32,
-    /// The state routing acts on.
-    pub state: HealthState,
-    /// Half-open probes in flight.
-    pub probes_in_flight: u32,
-    /// Health details and counters; `None` when the provider's actor is failed or unreachable.
-    pub status: Option<ProviderStatus>,
-}
+/// How long a request waits for a crashed router's successor.
+const ROUTER_RESTART_WAIT: Duration = Duration::from_secs(1);
 
 /// Messages of the router actor.
 pub(crate) enum RouterMsg {
@@ -60,75 +29,31 @@ pub(crate) enum RouterMsg {
     Select {
         reply: RpcReplyPort<Result<Provider, RouteError>>,
     },
-    /// The primary of a new request; a half-open pick takes a probe slot.
-    PlanPrimary {
+    /// The primary of a new request, admitted (a half-open pick takes a probe slot).
+    Admit {
         reply: RpcReplyPort<Result<Target, RouteError>>,
     },
-    /// Every provider in rotation now (but `exclude`), by priority, for a failover race;
-    /// half-open ones take a probe slot.
-    PlanRace {
-        exclude: Option<ProviderId>,
-        reply: RpcReplyPort<Vec<Target>>,
-    },
-    /// A provider's health changed.
-    HealthChanged { id: ProviderId, state: HealthState },
-    /// A half-open provider's probe ended without deciding anything.
-    ProbeReleased { id: ProviderId },
-    /// The supervisor restarted a provider actor.
-    ProviderRestarted {
-        id: ProviderId,
-        actor: ActorRef<ProviderMsg>,
-    },
-    /// The supervisor gave up on a provider actor.
-    ProviderFailed { id: ProviderId },
-    /// Provider actor of a name, to enable or disable it.
-    FindProvider {
-        name: String,
-        reply: RpcReplyPort<Option<ActorRef<ProviderMsg>>>,
-    },
-    /// The routing table.
-    GetTable {
-        reply: RpcReplyPort<Vec<(ProviderSnapshot, Option<ActorRef<ProviderMsg>>)>>,
-    },
-    /// Shutdown began: plan nothing more.
+    /// Shutdown began: publish the table closed.
     Close { reply: RpcReplyPort<()> },
     /// Panics, to exercise supervision.
     #[cfg(any(test, feature = "test-util"))]
     Crash,
 }
 
-/// One provider as the router starts with it.
-#[derive(Clone)]
-pub(crate) struct Seat {
-    pub(crate) provider: Provider,
-    pub(crate) standing: Arc<Standing>,
-    pub(crate) priority: u32,
-    pub(crate) weight: u32,
-    pub(crate) actor: Option<ActorRef<ProviderMsg>>,
-}
-
+/// Everything the router (re)starts from.
 #[derive(Clone)]
 pub(crate) struct RouterArgs {
     pub(crate) seats: Vec<Seat>,
     pub(crate) strategy: StrategyKind,
     pub(crate) seed: u64,
-    pub(crate) max_probes: u32,
-    pub(crate) fast_primary: FastPrimary,
-}
-
-struct Entry {
-    seat: Seat,
-    state: HealthState,
-    probes: u32,
+    pub(crate) table: TableSender,
 }
 
 pub(crate) struct RouterState {
-    entries: Vec<Entry>,
+    table: Arc<Table>,
+    publish: TableSender,
     strategy: Strategy,
-    max_probes: u32,
-    closed: bool,
     candidates: Vec<Candidate>,
-    fast_primary: FastPrimary,
 }
 
 pub(crate) struct RouterActor;
@@ -143,35 +68,14 @@ impl Actor for RouterActor {
         _myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut entries = Vec::with_capacity(args.seats.len());
-        for seat in args.seats {
-            // On a restart the providers keep their health; read it rather than assume.
-            let state = match &seat.actor {
-                None => HealthState::Failed,
-                Some(actor) => match actor
-                    .call(|reply| ProviderMsg::GetStatus { reply }, None)
-                    .await
-                {
-                    Ok(ractor::rpc::CallResult::Success(status)) => status.state,
-                    _ => HealthState::Healthy,
-                },
-            };
-            entries.push(Entry {
-                seat,
-                state,
-                probes: 0,
-            });
-        }
-        let state = RouterState {
-            candidates: Vec::with_capacity(entries.len()),
-            entries,
+        let table = Arc::new(Table::new(args.seats, args.strategy));
+        args.table.send_replace(table.clone());
+        Ok(RouterState {
+            candidates: Vec::with_capacity(table.seats().len()),
+            table,
+            publish: args.table,
             strategy: Strategy::new(args.strategy, args.seed),
-            max_probes: args.max_probes,
-            closed: false,
-            fast_primary: args.fast_primary,
-        };
-        state.publish();
-        Ok(state)
+        })
     }
 
     async fn handle(
@@ -182,60 +86,15 @@ impl Actor for RouterActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             RouterMsg::Select { reply } => {
-                let picked = state.pick().map(|i| state.entries[i].seat.provider.clone());
+                let picked = state.pick().map(|seat| seat.provider.clone());
                 let _ = reply.send(picked);
             }
-            RouterMsg::PlanPrimary { reply } => {
-                let planned = state
-                    .pick()
-                    .and_then(|i| state.admit(i).ok_or(RouteError::AllUnhealthy));
-                let _ = reply.send(planned);
-            }
-            RouterMsg::PlanRace { exclude, reply } => {
-                let _ = reply.send(state.plan_race(exclude));
-            }
-            RouterMsg::HealthChanged { id, state: health } => {
-                if let Some(entry) = state.entries.get_mut(id.index()) {
-                    if entry.state != HealthState::Failed {
-                        entry.state = health;
-                        entry.probes = 0;
-                    }
-                }
-                state.publish();
-            }
-            RouterMsg::ProbeReleased { id } => {
-                if let Some(entry) = state.entries.get_mut(id.index()) {
-                    entry.probes = entry.probes.saturating_sub(1);
-                }
-            }
-            RouterMsg::ProviderRestarted { id, actor } => {
-                if let Some(entry) = state.entries.get_mut(id.index()) {
-                    entry.seat.actor = Some(actor);
-                    entry.state = HealthState::Healthy;
-                    entry.probes = 0;
-                }
-                state.publish();
-            }
-            RouterMsg::ProviderFailed { id } => {
-                if let Some(entry) = state.entries.get_mut(id.index()) {
-                    entry.seat.actor = None;
-                    entry.state = HealthState::Failed;
-                }
-                state.publish();
-            }
-            RouterMsg::FindProvider { name, reply } => {
-                let found = state
-                    .entries
-                    .iter()
-                    .find(|e| e.seat.provider.name() == name);
-                let _ = reply.send(found.and_then(|e| e.seat.actor.clone()));
-            }
-            RouterMsg::GetTable { reply } => {
-                let _ = reply.send(state.table());
+            RouterMsg::Admit { reply } => {
+                let _ = reply.send(state.admit());
             }
             RouterMsg::Close { reply } => {
-                state.closed = true;
-                state.publish();
+                state.table = Arc::new(state.table.closed());
+                state.publish.send_replace(state.table.clone());
                 let _ = reply.send(());
             }
             #[cfg(any(test, feature = "test-util"))]
@@ -246,102 +105,74 @@ impl Actor for RouterActor {
 }
 
 impl RouterState {
-    /// Republishes the primary requests may take without asking (see [`FastPrimary`]).
-    fn publish(&self) {
-        let fast = if self.closed || self.strategy.kind() != StrategyKind::Failover {
-            None
-        } else {
-            self.entries
-                .iter()
-                .filter(|entry| self.available(entry))
-                .min_by_key(|entry| entry.seat.priority)
-                .filter(|entry| entry.state == HealthState::Healthy)
-                .and_then(|entry| {
-                    Some(Target {
-                        provider: entry.seat.provider.clone(),
-                        actor: entry.seat.actor.clone()?,
-                        standing: entry.seat.standing.clone(),
-                    })
-                })
-        };
-        self.fast_primary.send_replace(fast);
-    }
-
-    fn available(&self, entry: &Entry) -> bool {
-        entry.seat.actor.is_some()
-            && match entry.state {
-                HealthState::Healthy => true,
-                HealthState::HalfOpen => entry.probes < self.max_probes,
-                _ => false,
-            }
-    }
-
-    /// Index of the strategy's pick among providers in rotation.
-    fn pick(&mut self) -> Result<usize, RouteError> {
-        if self.closed {
-            return Err(RouteError::Stopped);
-        }
-        if self.entries.is_empty() {
-            return Err(RouteError::NoProviders);
-        }
+    /// The strategy's pick among providers in rotation.
+    fn pick(&mut self) -> Result<&Seat, RouteError> {
+        self.table.check_open()?;
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         candidates.extend(
-            self.entries
+            self.table
+                .seats()
                 .iter()
-                .filter(|entry| self.available(entry))
-                .map(|entry| Candidate {
-                    id: entry.seat.provider.id(),
-                    priority: entry.seat.priority,
-                    weight: entry.seat.weight,
+                .filter(|seat| seat.in_rotation())
+                .map(|seat| Candidate {
+                    id: seat.provider.id(),
+                    priority: seat.priority,
+                    weight: seat.weight,
                 }),
         );
         let picked = self.strategy.pick(&candidates);
         self.candidates = candidates;
-        picked
-            .map(ProviderId::index)
-            .ok_or(RouteError::AllUnhealthy)
+        let id = picked.ok_or(RouteError::AllUnhealthy)?;
+        Ok(&self.table.seats()[id.index()])
     }
 
-    /// Hands out entry `i` for an attempt, taking a probe slot when it is half-open.
-    fn admit(&mut self, i: usize) -> Option<Target> {
-        let entry = &mut self.entries[i];
-        let actor = entry.seat.actor.clone()?;
-        if entry.state == HealthState::HalfOpen {
-            entry.probes += 1;
+    /// The strategy's pick, admitted. A half-open pick whose last probe slot was just taken by
+    /// a racer is not in rotation any more: pick again.
+    fn admit(&mut self) -> Result<Target, RouteError> {
+        for _ in 0..=self.table.seats().len() {
+            if let Some(target) = self.pick()?.admit() {
+                return Ok(target);
+            }
         }
-        Some(Target {
-            provider: entry.seat.provider.clone(),
-            actor,
-            standing: entry.seat.standing.clone(),
-        })
+        Err(RouteError::AllUnhealthy)
     }
+}
 
-    fn plan_race(&mut self, exclude: Option<ProviderId>) -> Vec<Target> {
-        if self.closed {
-            return Vec::new();
+/// Where the current router lives; replaced when the supervisor restarts it.
+pub(crate) type RouterSlot = watch::Receiver<Option<ActorRef<RouterMsg>>>;
+
+/// Asks the router; if it died (the supervisor is restarting it), waits briefly for its
+/// successor and asks once more.
+pub(crate) async fn ask<T: Send + 'static>(
+    slot: &RouterSlot,
+    message: impl Fn(RpcReplyPort<T>) -> RouterMsg,
+) -> Result<T, RouteError> {
+    let mut slot = slot.clone();
+    let router = slot
+        .borrow_and_update()
+        .clone()
+        .ok_or(RouteError::Stopped)?;
+    match call(&router, &message).await {
+        Err(RouteError::Stopped) => {
+            let restarted = tokio::time::timeout(ROUTER_RESTART_WAIT, slot.changed()).await;
+            if !matches!(restarted, Ok(Ok(()))) {
+                return Err(RouteError::Stopped);
+            }
+            let router = slot.borrow().clone().ok_or(RouteError::Stopped)?;
+            call(&router, message).await
         }
-        let mut order: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| Some(ProviderId(i)) != exclude && self.available(&self.entries[i]))
-            .collect();
-        order.sort_by_key(|&i| self.entries[i].seat.priority);
-        order.into_iter().filter_map(|i| self.admit(i)).collect()
+        answered => answered,
     }
+}
 
-    fn table(&self) -> Vec<(ProviderSnapshot, Option<ActorRef<ProviderMsg>>)> {
-        self.entries
-            .iter()
-            .map(|entry| {
-                let row = ProviderSnapshot {
-                    name: entry.seat.provider.name().to_owned(),
-                    priority: entry.seat.priority,
-                    weight: entry.seat.weight,
-                    state: entry.state,
-                    probes_in_flight: entry.probes,
-                    status: None,
-                };
-                (row, entry.seat.actor.clone())
-            })
-            .collect()
+/// Calls an actor; a messaging failure means the runtime is going away.
+pub(crate) async fn call<M: ractor::Message, T: Send + 'static>(
+    actor: &ActorRef<M>,
+    message: impl FnOnce(RpcReplyPort<T>) -> M,
+) -> Result<T, RouteError> {
+    match actor.call(message, None).await {
+        Ok(CallResult::Success(value)) => Ok(value),
+        _ => Err(RouteError::Stopped),
     }
 }

@@ -8,16 +8,42 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::RuntimeConfig;
-use crate::error::StartError;
+use crate::config::{ConfigError, RuntimeConfig};
 use crate::events::{EventBus, HealthEvents};
-use crate::provider::{ProviderArgs, Standing};
+use crate::handle::{RouterHandle, Shared};
+use crate::provider::{ProviderArgs, Seat, View, standing};
 use crate::race::Live;
-use crate::router::handle::Shared;
-use crate::router::{RouterArgs, RouterHandle, RouterMsg, Seat};
+use crate::route::RoutePath;
+use crate::router::table::Table;
+use crate::router::{RouterArgs, RouterMsg};
 use crate::supervisor::{SupervisorActor, SupervisorArgs, SupervisorMsg};
 use crate::trigger::{Trigger, Triggers};
 use crate::upstream::{Provider, ProviderId, Upstream};
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid; every problem is listed.
+    #[error("invalid runtime configuration: {}", join(.0))]
+    Config(Vec<ConfigError>),
+    /// An actor failed to start.
+    #[error("failed to start the {actor} actor: {message}")]
+    Spawn {
+        /// Which actor.
+        actor: &'static str,
+        /// What ractor said.
+        message: String,
+    },
+}
+
+fn join(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// A running runtime: the supervisor, its providers and router, and a handle to route with.
 pub struct Runtime<U: Upstream> {
@@ -63,47 +89,37 @@ impl<U: Upstream> RuntimeBuilder<U> {
         }
         let events = EventBus::new(config.supervision.event_capacity);
         let (slot, router_slot) = watch::channel(None::<ActorRef<RouterMsg>>);
-        let fast_primary = Arc::new(watch::Sender::new(None));
-        let providers: Vec<Provider> = config
-            .providers
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Provider::new(ProviderId(i), p.name.as_str()))
-            .collect();
-        let standings: Vec<Arc<Standing>> = providers.iter().map(|_| Arc::default()).collect();
-        let provider_args = config
-            .providers
-            .iter()
-            .zip(providers.iter().zip(&standings))
-            .map(|(settings, (provider, standing))| ProviderArgs {
+        let mut provider_args = Vec::with_capacity(config.providers.len());
+        let mut seats = Vec::with_capacity(config.providers.len());
+        for (i, settings) in config.providers.iter().enumerate() {
+            let provider = Provider::new(ProviderId(i), settings.name.as_str());
+            let (requester, owner) = standing();
+            let (view, reader) = watch::channel(View::starting(config.health.half_open_probes));
+            seats.push(Seat {
                 provider: provider.clone(),
-                standing: standing.clone(),
+                priority: settings.priority,
+                weight: settings.weight,
+                view: reader,
+                standing: requester,
+            });
+            provider_args.push(ProviderArgs {
+                provider,
+                standing: owner,
+                view: Arc::new(view),
                 health: config.health.clone(),
                 enabled: settings.enabled,
                 events: events.clone(),
-                router: router_slot.clone(),
-            })
-            .collect();
-        let seats = config
-            .providers
-            .iter()
-            .zip(providers.iter().zip(&standings))
-            .map(|(settings, (provider, standing))| Seat {
-                provider: provider.clone(),
-                standing: standing.clone(),
-                priority: settings.priority,
-                weight: settings.weight,
-                actor: None,
-            })
-            .collect();
+            });
+        }
+        let strategy = config.routing.strategy;
+        let (table, table_reader) = watch::channel(Arc::new(Table::new(seats.clone(), strategy)));
         let args = SupervisorArgs {
             providers: provider_args,
             router: RouterArgs {
                 seats,
-                strategy: config.routing.strategy,
+                strategy,
                 seed: config.routing.seed.unwrap_or_else(clock_seed),
-                max_probes: config.health.half_open_probes,
-                fast_primary: fast_primary.clone(),
+                table: Arc::new(table),
             },
             slot,
             policy: config.supervision.clone(),
@@ -118,14 +134,18 @@ impl<U: Upstream> RuntimeBuilder<U> {
                 })?;
         let live = Live::new();
         let handle = RouterHandle::new(Shared {
+            path: RoutePath {
+                upstream: Arc::new(upstream),
+                triggers,
+                failover: config.routing.failover,
+                race_timeout: config.routing.effective_race_timeout(),
+                table: table_reader.clone(),
+                router: router_slot.clone(),
+                supervisor: supervisor.get_cell(),
+                live: live.clone(),
+            },
+            table: table_reader,
             router: router_slot,
-            upstream: Arc::new(upstream),
-            triggers,
-            failover: config.routing.failover,
-            race_timeout: config.routing.effective_race_timeout(),
-            fast_primary,
-            supervisor: supervisor.get_cell(),
-            live: live.clone(),
             events,
         });
         Ok(Runtime {

@@ -3,6 +3,7 @@
 //! left out of routing), owns the links of running races, and shuts everything down in order.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -11,10 +12,8 @@ use tokio::time::Instant;
 
 use crate::config::SupervisionConfig;
 use crate::events::{EventBus, HealthEvent};
-use crate::provider::health::HealthState;
-use crate::provider::{ProviderActor, ProviderArgs};
+use crate::provider::{ProviderActor, ProviderArgs, View};
 use crate::router::{RouterActor, RouterArgs, RouterMsg};
-use crate::upstream::ProviderId;
 
 /// Messages of the supervisor.
 pub(crate) enum SupervisorMsg {
@@ -90,8 +89,8 @@ impl Actor for SupervisorActor {
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut providers = Vec::with_capacity(args.providers.len());
-        let mut router_args = args.router;
-        for (seat, provider_args) in router_args.seats.iter_mut().zip(args.providers) {
+        let router_args = args.router;
+        for provider_args in args.providers {
             let (actor, _) = Actor::spawn_linked(
                 None,
                 ProviderActor,
@@ -99,7 +98,6 @@ impl Actor for SupervisorActor {
                 myself.get_cell(),
             )
             .await?;
-            seat.actor = Some(actor.clone());
             providers.push(Child::new(provider_args, actor.get_cell()));
         }
         let (router, _) =
@@ -164,10 +162,11 @@ impl SupervisorState {
         index: usize,
         why: String,
     ) {
-        let id = ProviderId(index);
         let child = &mut self.providers[index];
         child.actor = None;
         let provider = child.args.provider.clone();
+        // What the crashed actor last published: the state it crashed in.
+        let from = child.args.view.borrow().state;
         tracing::error!(provider = provider.name(), error = %why, "provider actor crashed");
         let restarted = if child.may_restart(&self.policy, Instant::now()) {
             Actor::spawn_linked(None, ProviderActor, child.args.clone(), myself.get_cell())
@@ -176,39 +175,25 @@ impl SupervisorState {
         } else {
             None
         };
-        let router = self.slot.borrow().clone();
-        let (to, reason) = match restarted {
+        let reason = match restarted {
             Some((actor, _)) => {
                 child.actor = Some(actor.get_cell());
-                if let Some(seat) = self.router.args.seats.get_mut(index) {
-                    seat.actor = Some(actor.clone());
-                }
-                if let Some(router) = router {
-                    let _ = router.cast(RouterMsg::ProviderRestarted { id, actor });
-                }
-                (
-                    HealthState::Healthy,
-                    format!("actor restarted after a crash: {why}"),
-                )
+                format!("actor restarted after a crash: {why}")
             }
             None => {
-                if let Some(seat) = self.router.args.seats.get_mut(index) {
-                    seat.actor = None;
-                }
-                if let Some(router) = router {
-                    let _ = router.cast(RouterMsg::ProviderFailed { id });
-                }
-                let reason = format!(
+                // The actor is gone for good: the view's one writer is now the supervisor.
+                child.args.view.send_modify(View::fail);
+                format!(
                     "actor crashed more than {} times within {}; left out of routing: {why}",
                     self.policy.max_restarts,
                     humantime_serde::re::humantime::format_duration(self.policy.restart_window)
-                );
-                (HealthState::Failed, reason)
+                )
             }
         };
+        let to = child.args.view.borrow().state;
         self.events.publish(HealthEvent {
             provider,
-            from: HealthState::Failed,
+            from,
             to,
             reason,
             at: SystemTime::now(),
@@ -224,8 +209,7 @@ impl SupervisorState {
         self.router.actor = None;
         if !self.router.may_restart(&self.policy, Instant::now()) {
             // Without a router nothing can be routed: give up, handles report the runtime stopped.
-            self.slot.send_replace(None);
-            self.router.args.fast_primary.send_replace(None);
+            self.close_table();
             return Err(format!("router crashed too often: {why}").into());
         }
         let (router, _) = Actor::spawn_linked(
@@ -238,6 +222,16 @@ impl SupervisorState {
         self.router.actor = Some(router.get_cell());
         self.slot.send_replace(Some(router));
         Ok(())
+    }
+
+    /// Routes nothing more: no router, the table closed. The router is gone (or going), so
+    /// the supervisor is the table's one writer now.
+    fn close_table(&self) {
+        self.slot.send_replace(None);
+        self.router
+            .args
+            .table
+            .send_modify(|table| *table = Arc::new(table.closed()));
     }
 
     /// Kills running races, then stops the router and the providers, each waited for.
@@ -259,8 +253,7 @@ impl SupervisorState {
                 child.kill();
             }
         }
-        self.slot.send_replace(None);
-        self.router.args.fast_primary.send_replace(None);
+        self.close_table();
         if let Some(router) = router {
             let _ = router.stop_and_wait(None, wait).await;
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::error::{AttemptError, Detail};
+use crate::upstream::{AttemptError, Detail};
 use crate::upstream::{Provider, Upstream};
 
 /// What one attempt does.

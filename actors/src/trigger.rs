@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::RoutingConfig;
-use crate::error::AttemptError;
+use crate::upstream::AttemptError;
 
 /// Decides whether an attempt error starts a failover race. Embedders can add their own.
 pub trait Trigger: Send + Sync + 'static {
@@ -145,7 +145,7 @@ impl std::fmt::Debug for Triggers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Detail;
+    use crate::upstream::Detail;
 
     fn retry_after(status: u16, secs: u64) -> AttemptError {
         AttemptError::Status {

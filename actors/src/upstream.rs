@@ -1,10 +1,13 @@
-//! The one I/O seam: the embedder performs attempts, the runtime decides where and when.
+//! The one I/O seam, and the leaf of the crate: the embedder performs attempts against
+//! providers, the runtime decides where and when. [`Upstream`] is the trait, [`Provider`] what
+//! it is handed, [`AttemptError`] what it returns on failure, and [`Cause`] the short label of
+//! that failure. This module imports nothing else of the runtime.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-
-use crate::error::AttemptError;
+use std::time::Duration;
 
 /// Index of a provider in the configured order; stable for the runtime's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,5 +92,153 @@ impl<U: Upstream> Upstream for Arc<U> {
         request: Arc<Self::Request>,
     ) -> impl Future<Output = Result<Self::Response, AttemptError>> + Send {
         U::attempt(self, provider, request)
+    }
+}
+
+/// What went wrong in one attempt, as reported by the embedder's [`Upstream`](crate::Upstream).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttemptError {
+    /// The upstream answered with an error status (an error event inside a stream maps here too,
+    /// e.g. `overloaded_error` as 529).
+    #[error("upstream answered with status {status}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The upstream's `retry-after`, when it sent one.
+        retry_after: Option<Duration>,
+        /// Whatever the embedder wants back when this error reaches the requester
+        /// (the relay keeps the upstream's headers and body here).
+        detail: Detail,
+    },
+    /// The attempt ran out of time.
+    #[error("attempt timed out waiting for {phase}")]
+    Timeout {
+        /// What it was waiting for: `connect`, `first byte`, `first event`, ...
+        phase: &'static str,
+    },
+    /// The connection could not be made or broke before an answer.
+    #[error("connection failed: {message}")]
+    Connection {
+        /// What the transport said.
+        message: String,
+    },
+    /// Anything else; counts against health, triggers no failover by default.
+    #[error("attempt failed: {message}")]
+    Other {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl AttemptError {
+    /// An error status without `retry-after` or detail.
+    pub fn status(status: u16) -> Self {
+        AttemptError::Status {
+            status,
+            retry_after: None,
+            detail: Detail::default(),
+        }
+    }
+
+    /// The status code, when the upstream answered with one.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            AttemptError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The upstream's `retry-after`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AttemptError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Why the attempt failed, as a short label.
+    pub fn cause(&self) -> Cause {
+        match self {
+            AttemptError::Status { status, .. } => Cause::Status(*status),
+            AttemptError::Timeout { .. } => Cause::Timeout,
+            AttemptError::Connection { .. } => Cause::Connection,
+            AttemptError::Other { .. } => Cause::Other,
+        }
+    }
+}
+
+/// Opaque, cheaply cloned data the embedder attaches to an [`AttemptError::Status`].
+#[derive(Clone, Default)]
+pub struct Detail(Option<Arc<dyn Any + Send + Sync>>);
+
+impl Detail {
+    /// Wraps a value.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Detail(Some(Arc::new(value)))
+    }
+
+    /// The value, when it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.as_deref().and_then(|value| value.downcast_ref())
+    }
+}
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Detail(..)"
+        } else {
+            "Detail(none)"
+        })
+    }
+}
+
+/// Why an attempt failed, as a label for metrics and events: it displays as the status code
+/// (`529`), `timeout`, `connection` or `other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cause {
+    /// The upstream answered with this error status.
+    Status(u16),
+    /// The attempt ran out of time.
+    Timeout,
+    /// The connection could not be made or broke.
+    Connection,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Status(status) => write!(f, "{status}"),
+            Cause::Timeout => f.write_str("timeout"),
+            Cause::Connection => f.write_str("connection"),
+            Cause::Other => f.write_str("other"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_short_labels() {
+        let connection = AttemptError::Connection {
+            message: "refused".into(),
+        };
+        let timeout = AttemptError::Timeout {
+            phase: "first event",
+        };
+        let other = AttemptError::Other {
+            message: "x".into(),
+        };
+        assert_eq!(AttemptError::status(529).cause(), Cause::Status(529));
+        assert_eq!(AttemptError::status(429).cause().to_string(), "429");
+        assert_eq!(timeout.cause().to_string(), "timeout");
+        assert_eq!(connection.cause().to_string(), "connection");
+        assert_eq!(other.cause().to_string(), "other");
     }
 }

@@ -223,7 +223,7 @@ fn respond(state: &AppState, routed: Routed<UpstreamResponse>, log: RequestLog) 
         body,
     } = response;
     let attempts = report.attempts.len();
-    let provider = report.winner.clone();
+    let provider = report.winner().clone();
     let body = match body {
         ResponseBody::Full(bytes) => {
             log.finish(provider.name(), attempts, status.as_u16(), "ok");

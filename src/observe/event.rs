@@ -18,8 +18,6 @@ use std::time::SystemTime;
 use relayrace_actors::{AttemptRecord, HealthEvent, ProviderSnapshot};
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{cause, outcome_name};
-
 /// One event of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RelayEvent {
@@ -185,8 +183,8 @@ impl From<&AttemptRecord> for AttemptSummary {
     fn from(record: &AttemptRecord) -> Self {
         AttemptSummary {
             provider: record.provider.name().to_owned(),
-            outcome: outcome_name(&record.outcome).to_owned(),
-            cause: record.outcome.error().map(cause),
+            outcome: record.outcome.name().to_owned(),
+            cause: record.cause().map(|cause| cause.to_string()),
             latency_ms: millis(record.latency),
         }
     }

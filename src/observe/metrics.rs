@@ -30,7 +30,7 @@ use metrics::{
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
 
-use super::outcome::{RouteSummary, cause, outcome_name};
+use super::outcome::RouteSummary;
 
 const REQUESTS: &str = "relayrace_requests_total";
 const IN_FLIGHT: &str = "relayrace_requests_in_flight";
@@ -193,7 +193,7 @@ impl Metrics {
             // The common case: one attempt, answered.
             let attempts = series.attempts_ok.get_or_init(|| {
                 self.record(|| {
-                    let outcome = outcome_name(&only.outcome);
+                    let outcome = only.outcome.name();
                     counter!(ATTEMPTS, "provider" => winner.to_owned(), "outcome" => outcome)
                 })
             });
@@ -205,7 +205,7 @@ impl Metrics {
                 record_attempt(attempt, route.race.is_some());
             }
             if let (Some(primary), Some(cause)) = (route.primary(), &route.failover) {
-                counter!(FAILOVERS, "provider" => primary.to_owned(), "cause" => cause.clone())
+                counter!(FAILOVERS, "provider" => primary.to_owned(), "cause" => cause.to_string())
                     .increment(1);
             }
             if let Some(race) = route.race {
@@ -259,11 +259,11 @@ impl std::fmt::Debug for Metrics {
 /// cancelled loser.
 fn record_attempt(attempt: &AttemptRecord, raced: bool) {
     let provider = attempt.provider.name().to_owned();
-    let outcome = outcome_name(&attempt.outcome);
+    let outcome = attempt.outcome.name();
     counter!(ATTEMPTS, "provider" => provider.clone(), "outcome" => outcome).increment(1);
     match &attempt.outcome {
         AttemptOutcome::Failed(error) => {
-            counter!(ATTEMPT_FAILURES, "provider" => provider, "cause" => cause(error))
+            counter!(ATTEMPT_FAILURES, "provider" => provider, "cause" => error.cause().to_string())
                 .increment(1);
         }
         AttemptOutcome::Cancelled if raced => {

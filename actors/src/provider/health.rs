@@ -11,16 +11,15 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::HealthConfig;
+use crate::state::HealthState;
 use crate::trigger::HealthEffect;
 
-/// Where a provider stands in routing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
+/// The circuit's own states: the only ones the state machine produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Circuit {
     /// In rotation.
     Healthy,
     /// Out of rotation after consecutive failures, until its cool-off elapses.
@@ -29,29 +28,16 @@ pub enum HealthState {
     HalfOpen,
     /// Out of rotation until a 429's `retry-after` elapses.
     CoolingDown,
-    /// Disabled by an operator.
-    Disabled,
-    /// Its actor crashed more often than the restart limit allows; out of routing for good.
-    Failed,
 }
 
-impl HealthState {
-    /// The state's name as shown to people (`half_open`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            HealthState::Healthy => "healthy",
-            HealthState::Unhealthy => "unhealthy",
-            HealthState::HalfOpen => "half_open",
-            HealthState::CoolingDown => "cooling_down",
-            HealthState::Disabled => "disabled",
-            HealthState::Failed => "failed",
+impl From<Circuit> for HealthState {
+    fn from(circuit: Circuit) -> Self {
+        match circuit {
+            Circuit::Healthy => HealthState::Healthy,
+            Circuit::Unhealthy => HealthState::Unhealthy,
+            Circuit::HalfOpen => HealthState::HalfOpen,
+            Circuit::CoolingDown => HealthState::CoolingDown,
         }
-    }
-}
-
-impl std::fmt::Display for HealthState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -59,19 +45,19 @@ impl std::fmt::Display for HealthState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
     /// The state before.
-    pub from: HealthState,
+    pub from: Circuit,
     /// The state after.
-    pub to: HealthState,
+    pub to: Circuit,
     /// Why, in words.
     pub reason: String,
 }
 
-/// The state machine. Only `Healthy`, `Unhealthy`, `HalfOpen` and `CoolingDown` occur here;
-/// `Disabled` and `Failed` are decided by the provider actor and the supervisor.
+/// The state machine. `Disabled` and `Failed` are not its states: the provider actor and the
+/// supervisor decide those above it.
 #[derive(Clone, Debug)]
 pub struct Health {
     config: HealthConfig,
-    state: HealthState,
+    state: Circuit,
     since: Instant,
     consecutive_failures: u32,
     reopenings: u32,
@@ -83,7 +69,7 @@ impl Health {
     pub fn new(config: HealthConfig, now: Instant) -> Self {
         Self {
             config,
-            state: HealthState::Healthy,
+            state: Circuit::Healthy,
             since: now,
             consecutive_failures: 0,
             reopenings: 0,
@@ -92,7 +78,7 @@ impl Health {
     }
 
     /// The current state.
-    pub fn state(&self) -> HealthState {
+    pub fn state(&self) -> Circuit {
         self.state
     }
 
@@ -115,20 +101,20 @@ impl Health {
     pub fn record(&mut self, effect: &HealthEffect, now: Instant) -> Option<Transition> {
         match (self.state, effect) {
             (_, HealthEffect::Neutral) => None,
-            (HealthState::Unhealthy | HealthState::HalfOpen, HealthEffect::Success) => {
+            (Circuit::Unhealthy | Circuit::HalfOpen, HealthEffect::Success) => {
                 self.consecutive_failures = 0;
                 self.reopenings = 0;
-                self.move_to(HealthState::Healthy, None, now, "attempt succeeded")
+                self.move_to(Circuit::Healthy, None, now, "attempt succeeded")
             }
             (_, HealthEffect::Success) => {
                 self.consecutive_failures = 0;
                 None
             }
-            (HealthState::HalfOpen, HealthEffect::Failure(why)) => {
+            (Circuit::HalfOpen, HealthEffect::Failure(why)) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 self.open(now, format!("probe failed: {why}"))
             }
-            (HealthState::Unhealthy, HealthEffect::Failure(_)) => None,
+            (Circuit::Unhealthy, HealthEffect::Failure(_)) => None,
             (_, HealthEffect::Failure(why)) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 if self.consecutive_failures >= self.config.failure_threshold {
@@ -141,16 +127,16 @@ impl Health {
                     None
                 }
             }
-            (HealthState::Unhealthy, HealthEffect::Cooldown(_)) => None,
+            (Circuit::Unhealthy, HealthEffect::Cooldown(_)) => None,
             (_, HealthEffect::Cooldown(wait)) => {
                 let wait = (*wait).min(self.config.max_retry_after);
                 let until = now + wait;
-                if self.state == HealthState::CoolingDown {
+                if self.state == Circuit::CoolingDown {
                     self.until = self.until.max(Some(until));
                     return None;
                 }
                 let reason = format!("rate limited, retry after {}", human(wait));
-                self.move_to(HealthState::CoolingDown, Some(until), now, reason)
+                self.move_to(Circuit::CoolingDown, Some(until), now, reason)
             }
         }
     }
@@ -162,11 +148,9 @@ impl Health {
             return None;
         }
         match self.state {
-            HealthState::Unhealthy => {
-                self.move_to(HealthState::HalfOpen, None, now, "cool-off elapsed")
-            }
-            HealthState::CoolingDown => {
-                self.move_to(HealthState::Healthy, None, now, "retry-after elapsed")
+            Circuit::Unhealthy => self.move_to(Circuit::HalfOpen, None, now, "cool-off elapsed"),
+            Circuit::CoolingDown => {
+                self.move_to(Circuit::Healthy, None, now, "retry-after elapsed")
             }
             _ => None,
         }
@@ -181,12 +165,12 @@ impl Health {
             .min(self.config.max_cool_off);
         self.reopenings = self.reopenings.saturating_add(1);
         let reason = format!("{reason}; cool-off {}", human(cool_off));
-        self.move_to(HealthState::Unhealthy, Some(now + cool_off), now, reason)
+        self.move_to(Circuit::Unhealthy, Some(now + cool_off), now, reason)
     }
 
     fn move_to(
         &mut self,
-        to: HealthState,
+        to: Circuit,
         until: Option<Instant>,
         now: Instant,
         reason: impl Into<String>,
@@ -233,8 +217,8 @@ mod tests {
         let (mut health, now) = health();
         assert_eq!(fail_times(&mut health, 4, now), None);
         let transition = health.record(&failure(), now).unwrap();
-        assert_eq!(transition.from, HealthState::Healthy);
-        assert_eq!(transition.to, HealthState::Unhealthy);
+        assert_eq!(transition.from, Circuit::Healthy);
+        assert_eq!(transition.to, Circuit::Unhealthy);
         assert!(
             transition.reason.contains("5 consecutive failures"),
             "{transition:?}"
@@ -248,7 +232,7 @@ mod tests {
         fail_times(&mut health, 4, now);
         health.record(&HealthEffect::Success, now);
         assert_eq!(fail_times(&mut health, 4, now), None);
-        assert_eq!(health.state(), HealthState::Healthy);
+        assert_eq!(health.state(), Circuit::Healthy);
     }
 
     #[test]
@@ -257,13 +241,13 @@ mod tests {
         fail_times(&mut health, 5, now);
         assert_eq!(health.tick(now + 29 * SECOND), None);
         let half_open = health.tick(now + 30 * SECOND).unwrap();
-        assert_eq!(half_open.to, HealthState::HalfOpen);
+        assert_eq!(half_open.to, Circuit::HalfOpen);
         let healed = health
             .record(&HealthEffect::Success, now + 31 * SECOND)
             .unwrap();
         assert_eq!(
             (healed.from, healed.to),
-            (HealthState::HalfOpen, HealthState::Healthy)
+            (Circuit::HalfOpen, Circuit::Healthy)
         );
         assert_eq!(health.consecutive_failures(), 0);
     }
@@ -278,9 +262,9 @@ mod tests {
             cool_offs.push((until - now).as_secs());
             now = until;
             health.tick(now);
-            assert_eq!(health.state(), HealthState::HalfOpen);
+            assert_eq!(health.state(), Circuit::HalfOpen);
             let reopened = health.record(&failure(), now).unwrap();
-            assert_eq!(reopened.to, HealthState::Unhealthy);
+            assert_eq!(reopened.to, Circuit::Unhealthy);
         }
         assert_eq!(cool_offs, [30, 60, 120, 240, 300, 300]);
     }
@@ -303,11 +287,11 @@ mod tests {
         let cooled = health
             .record(&HealthEffect::Cooldown(2 * SECOND), now)
             .unwrap();
-        assert_eq!(cooled.to, HealthState::CoolingDown);
+        assert_eq!(cooled.to, Circuit::CoolingDown);
         assert_eq!(health.consecutive_failures(), 0);
         assert_eq!(health.tick(now + SECOND), None);
         let back = health.tick(now + 2 * SECOND).unwrap();
-        assert_eq!(back.to, HealthState::Healthy);
+        assert_eq!(back.to, Circuit::Healthy);
     }
 
     #[test]

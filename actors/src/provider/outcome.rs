@@ -1,20 +1,18 @@
-//! How an attempt's outcome reaches its provider: judged once, reported by a guard that reports a
-//! cancellation if the attempt is dropped, and — for a success on a provider in good standing —
-//! counted without a message.
+//! How an attempt's outcome reaches its provider: judged once, reported by a guard that reports
+//! a cancellation if the attempt is dropped, and — for a success on a provider in good standing —
+//! counted without a message (see [`Standing`](super::standing)).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
 use tokio::time::Instant;
 
-use super::{ProviderMsg, RaceRequest};
-use crate::error::AttemptError;
-use crate::router::Target;
-use crate::trigger::{HealthEffect, Triggers};
-use crate::upstream::ProviderId;
+use super::ProviderMsg;
+use super::standing::Standing;
+use super::view::Target;
+use crate::trigger::{HealthEffect, Triggers, Verdict};
+use crate::upstream::{AttemptError, Provider};
 
 /// What the provider actor is told about one attempt.
 #[derive(Clone, Debug)]
@@ -25,62 +23,45 @@ pub(crate) enum Reported {
 }
 
 impl Reported {
+    /// A failure, with the health effect its verdict gave it.
+    pub(crate) fn failed(verdict: &Verdict, error: &AttemptError) -> Self {
+        Reported::Failed {
+            effect: verdict.health.clone(),
+            error: error.to_string(),
+        }
+    }
+
     /// Judges an attempt's result once, with the triggers in force.
     pub(crate) fn judge<R>(result: &Result<R, AttemptError>, triggers: &Triggers) -> Self {
         match result {
             Ok(_) => Reported::Succeeded,
-            Err(error) => Reported::Failed {
-                effect: triggers.judge(error).health,
-                error: error.to_string(),
-            },
+            Err(error) => Reported::failed(&triggers.judge(error), error),
         }
     }
 }
 
-/// What a request needs to record a success on a provider in good standing without a message:
-/// the provider actor keeps `clean` true while the provider is healthy, enabled and has no
-/// failure since its last success — then a success changes nothing but counters. One message per
-/// successful request would otherwise wake the provider actor for nothing.
-#[derive(Debug, Default)]
-pub(crate) struct Standing {
-    pub(super) clean: AtomicBool,
-    /// Reports sent to the actor and not yet processed: while any is pending, a success must
-    /// queue behind it (a success after a failure resets the failure count).
-    pub(super) unsettled: AtomicU64,
-    pub(super) quiet_successes: AtomicU64,
-    last_success_nanos: AtomicU64,
-}
-
-impl Standing {
-    pub(super) fn record_latency(&self, latency: Duration) {
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.last_success_nanos
-            .store(nanos.max(1), Ordering::Relaxed);
-    }
-
-    pub(super) fn last_success_latency(&self) -> Option<Duration> {
-        match self.last_success_nanos.load(Ordering::Relaxed) {
-            0 => None,
-            nanos => Some(Duration::from_nanos(nanos)),
-        }
-    }
-}
-
-/// Reports the outcome of one attempt to its provider; reports a cancellation if dropped
-/// unfinished (a killed race actor, a dropped request future).
+/// One attempt in flight on an admitted provider. Reports its outcome once; reports a
+/// cancellation if dropped unfinished (a killed race actor, a dropped request future). Its
+/// probe permit, if any, is freed when it is dropped, after the report is sent.
 pub(crate) struct OutcomeGuard {
-    provider: Option<ActorRef<ProviderMsg>>,
-    standing: Arc<Standing>,
+    target: Target,
     started: Instant,
+    reported: bool,
 }
 
 impl OutcomeGuard {
-    pub(crate) fn start(target: &crate::router::Target) -> Self {
+    /// Starts the clock of an attempt on `target`.
+    pub(crate) fn start(target: Target) -> Self {
         Self {
-            provider: Some(target.actor.clone()),
-            standing: target.standing.clone(),
+            target,
             started: Instant::now(),
+            reported: false,
         }
+    }
+
+    /// Who is tried.
+    pub(crate) fn provider(&self) -> &Provider {
+        &self.target.provider
     }
 
     /// Time since the attempt started.
@@ -90,65 +71,44 @@ impl OutcomeGuard {
 
     /// Reports without waiting; a success on a provider in good standing is only counted.
     pub(crate) fn finish(mut self, report: Reported) {
-        let settled = self.standing.unsettled.load(Ordering::Acquire) == 0;
+        self.reported = true;
         if matches!(report, Reported::Succeeded)
-            && settled
-            && self.standing.clean.load(Ordering::Acquire)
+            && self.target.standing.count_success(self.elapsed())
         {
-            self.provider = None;
-            self.standing
-                .quiet_successes
-                .fetch_add(1, Ordering::Relaxed);
-            self.standing.record_latency(self.started.elapsed());
             return;
         }
-        self.send(report);
+        send(
+            &self.target.actor,
+            &self.target.standing,
+            report,
+            self.elapsed(),
+        );
     }
 
-    /// Reports a failure, then has the race planned by the router once it knows what the
-    /// failure did to this provider (so the race includes it only if it is still in rotation).
-    /// `None` when the provider or the router could not answer.
-    pub(crate) async fn finish_then_plan_race(
-        mut self,
-        report: Reported,
-        exclude: Option<ProviderId>,
-    ) -> Option<Vec<Target>> {
-        let provider = self.provider.take()?;
-        let latency = self.started.elapsed();
-        self.standing.unsettled.fetch_add(1, Ordering::AcqRel);
-        let answered = provider
+    /// Reports and waits until the provider has recorded it, so that what routing reads next
+    /// reflects it. `false` when the provider could not be told.
+    pub(crate) async fn finish_recorded(mut self, report: Reported) -> bool {
+        self.reported = true;
+        let target = &self.target;
+        let latency = self.elapsed();
+        target.standing.report_pending();
+        let answered = target
+            .actor
             .call(
                 |reply| ProviderMsg::AttemptFinished {
                     report,
                     latency,
-                    settles: true,
-                    plan_race: Some(RaceRequest { exclude, reply }),
+                    reply: Some(reply),
                 },
                 None,
             )
             .await;
         match answered {
-            Ok(CallResult::Success(targets)) => Some(targets),
-            Ok(_) => None,
+            Ok(CallResult::Success(())) => true,
+            Ok(_) => false,
             Err(_) => {
-                // Never delivered: nothing will settle it.
-                self.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
-                None
-            }
-        }
-    }
-
-    fn send(&mut self, report: Reported) {
-        if let Some(provider) = self.provider.take() {
-            self.standing.unsettled.fetch_add(1, Ordering::AcqRel);
-            let sent = provider.cast(ProviderMsg::AttemptFinished {
-                report,
-                latency: self.started.elapsed(),
-                settles: true,
-                plan_race: None,
-            });
-            if sent.is_err() {
-                self.standing.unsettled.fetch_sub(1, Ordering::AcqRel);
+                target.standing.report_lost();
+                false
             }
         }
     }
@@ -156,6 +116,32 @@ impl OutcomeGuard {
 
 impl Drop for OutcomeGuard {
     fn drop(&mut self) {
-        self.send(Reported::Cancelled);
+        if !self.reported {
+            let target = &self.target;
+            send(
+                &target.actor,
+                &target.standing,
+                Reported::Cancelled,
+                self.elapsed(),
+            );
+        }
+    }
+}
+
+/// Casts a report, marked pending until the provider has processed it.
+pub(crate) fn send(
+    actor: &ActorRef<ProviderMsg>,
+    standing: &Standing,
+    report: Reported,
+    latency: Duration,
+) {
+    standing.report_pending();
+    let sent = actor.cast(ProviderMsg::AttemptFinished {
+        report,
+        latency,
+        reply: None,
+    });
+    if sent.is_err() {
+        standing.report_lost();
     }
 }

@@ -43,11 +43,6 @@ impl Strategy {
         }
     }
 
-    /// Which strategy this is.
-    pub fn kind(&self) -> StrategyKind {
-        self.kind
-    }
-
     /// The pick among `candidates` (in configured order); `None` when there are none.
     pub fn pick(&mut self, candidates: &[Candidate]) -> Option<ProviderId> {
         if candidates.is_empty() {

@@ -1,12 +1,14 @@
-//! Many concurrent routes with mixed outcomes: each gets exactly one reply, nothing leaks.
+//! Many concurrent routes with mixed outcomes: each reply is consistent, every attempt's outcome
+//! reaches health once, nothing leaks.
 
+use relayrace_actors::AttemptOutcome;
 use relayrace_actors::testing::{FakeUpstream, Step};
 use tokio::task::JoinSet;
 
 use crate::{Harness, MS, config};
 
 #[tokio::test(start_paused = true)]
-async fn ten_thousand_concurrent_routes_each_get_one_reply_and_nothing_leaks() {
+async fn ten_thousand_concurrent_routes_report_every_attempt_once_and_nothing_leaks() {
     let mut config = config(&["a", "b", "c"]);
     // Keep everyone in rotation so the mix stays mixed.
     config.health.failure_threshold = u32::MAX;
@@ -30,19 +32,26 @@ async fn ten_thousand_concurrent_routes_each_get_one_reply_and_nothing_leaks() {
     let mut requests = JoinSet::new();
     for i in 0..10_000 {
         let handle = harness.handle();
-        requests.spawn(async move { (i, handle.route(format!("req-{i}")).await) });
+        requests.spawn(async move { handle.route(format!("req-{i}")).await });
     }
-    let mut replies = vec![0u8; 10_000];
-    let (mut ok, mut failed) = (0, 0);
+    let (mut ok, mut failed, mut attempts) = (0, 0, 0);
     while let Some(joined) = requests.join_next().await {
-        let (i, result) = joined.unwrap();
-        replies[i] += 1;
-        match result {
-            Ok(_) => ok += 1,
-            Err(_) => failed += 1,
+        match joined.unwrap() {
+            Ok(routed) => {
+                // The response is the winner's, and the winner is the one success reported.
+                let winner = routed.report.winning_attempt();
+                assert_eq!(routed.response.provider, winner.provider.name());
+                assert!(matches!(winner.outcome, AttemptOutcome::Succeeded));
+                attempts += routed.report.attempts.len();
+                ok += 1;
+            }
+            Err(error) => {
+                assert!(!error.attempts().is_empty(), "{error:?}");
+                attempts += error.attempts().len();
+                failed += 1;
+            }
         }
     }
-    assert!(replies.iter().all(|&n| n == 1));
     assert!(
         ok > 5_000 && failed > 500,
         "mixed outcomes: {ok} ok, {failed} failed"
@@ -50,5 +59,20 @@ async fn ten_thousand_concurrent_routes_each_get_one_reply_and_nothing_leaks() {
     harness.handle().races_finished().await;
     assert_eq!(harness.handle().race_actors_alive(), 0);
     assert_eq!(harness.fake.in_flight(), 0);
+    // Every attempt made reached its provider's health exactly once, and is in a report.
+    let mut reported = 0;
+    for row in harness.handle().snapshot().await.unwrap() {
+        let counters = row.status.unwrap().counters;
+        let calls = harness.fake.calls(&row.name) as u64;
+        assert_eq!(counters.attempts, calls, "{}: {counters:?}", row.name);
+        assert_eq!(
+            counters.successes + counters.failures + counters.client_errors + counters.cancelled,
+            counters.attempts,
+            "{}",
+            row.name
+        );
+        reported += calls;
+    }
+    assert_eq!(reported, attempts as u64);
     harness.shutdown().await;
 }

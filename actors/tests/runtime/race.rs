@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use relayrace_actors::testing::Step;
-use relayrace_actors::{AttemptError, AttemptOutcome, Provider, RouteError, Runtime, Upstream};
+use relayrace_actors::{
+    AttemptError, AttemptOutcome, Cause, Failover, Provider, RaceEnd, RouteError, Runtime, Upstream,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -31,7 +33,7 @@ async fn a_trigger_error_starts_a_race_that_includes_the_primary() {
         .script("b", [Step::ok().after(10 * MS)]);
     let harness = Harness::start(config(&["a", "b"]), fake).await;
     let routed = harness.handle().route("x".to_owned()).await.unwrap();
-    assert!(routed.report.raced);
+    assert!(routed.report.raced());
     assert_eq!(routed.response.provider, "b");
     assert_eq!(
         outcomes(&routed.report.attempts),
@@ -40,6 +42,15 @@ async fn a_trigger_error_starts_a_race_that_includes_the_primary() {
             ("a".into(), "cancelled"),
             ("b".into(), "ok")
         ]
+    );
+    assert_eq!(routed.report.winner, 2);
+    assert_eq!(routed.report.winner().name(), "b");
+    assert_eq!(
+        routed.report.failover,
+        Some(Failover {
+            cause: Cause::Status(503),
+            race: Some(RaceEnd::Won)
+        })
     );
     harness.fake.wait_cancelled("a", 1).await;
     assert_eq!(harness.fake.calls("a"), 2);
@@ -65,7 +76,7 @@ async fn every_default_trigger_fails_over() {
         let harness = Harness::start(config(&["a", "b"]), fake).await;
         let routed = harness.handle().route("x".to_owned()).await.unwrap();
         assert_eq!(routed.response.provider, "b", "{trigger:?}");
-        assert!(routed.report.raced, "{trigger:?}");
+        assert!(routed.report.raced(), "{trigger:?}");
         harness.shutdown().await;
     }
 }
@@ -160,8 +171,13 @@ async fn the_race_timeout_fires_with_the_attempts_so_far() {
     let error = harness.handle().route("x".to_owned()).await.unwrap_err();
     assert_eq!(started.elapsed(), 2 * SECOND);
     match &error {
-        RouteError::Timeout { timeout, attempts } => {
+        RouteError::Timeout {
+            timeout,
+            attempts,
+            failover,
+        } => {
             assert_eq!(*timeout, 2 * SECOND);
+            assert_eq!(failover.race, Some(RaceEnd::TimedOut));
             assert_eq!(
                 outcomes(attempts),
                 [
@@ -186,9 +202,16 @@ async fn every_attempt_failing_returns_each_error_in_order() {
         .script("c", [Step::refused().after(5 * MS)]);
     let harness = Harness::start(config(&["a", "b", "c"]), fake).await;
     let error = harness.handle().route("x".to_owned()).await.unwrap_err();
-    let RouteError::Exhausted { attempts } = &error else {
+    let RouteError::Exhausted { attempts, failover } = &error else {
         panic!("expected Exhausted, got {error:?}");
     };
+    assert_eq!(
+        *failover,
+        Failover {
+            cause: Cause::Status(503),
+            race: Some(RaceEnd::AllFailed)
+        }
+    );
     let errors: Vec<(String, String)> = attempts
         .iter()
         .map(|a| {
@@ -216,7 +239,11 @@ async fn a_single_healthy_provider_is_tried_once_without_a_race() {
     let fake = fake().script("a", [Step::status(503)]);
     let harness = Harness::start(config(&["a"]), fake).await;
     let error = harness.handle().route("x".to_owned()).await.unwrap_err();
-    assert!(matches!(&error, RouteError::Exhausted { attempts } if attempts.len() == 1));
+    let RouteError::Exhausted { attempts, failover } = &error else {
+        panic!("expected Exhausted, got {error:?}");
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(failover.race, None, "nobody was left to race");
     assert_eq!(harness.fake.calls("a"), 1);
     assert_eq!(harness.handle().race_actors_alive(), 0);
     harness.shutdown().await;
@@ -244,7 +271,7 @@ async fn failover_works_with_every_strategy() {
             .script("b", [Step::status(503), Step::ok()]);
         let harness = Harness::start(config, fake).await;
         let routed = harness.handle().route("x".to_owned()).await.unwrap();
-        assert!(routed.report.raced, "{strategy}");
+        assert!(routed.report.raced(), "{strategy}");
         assert!(matches!(
             routed.report.attempts[0].outcome,
             AttemptOutcome::Failed(_)

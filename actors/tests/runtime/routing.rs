@@ -59,9 +59,9 @@ async fn a_successful_primary_makes_exactly_one_attempt() {
     let harness = Harness::start(config(&["a", "b"]), fake).await;
     let routed = harness.handle().route("x".to_owned()).await.unwrap();
     assert_eq!(routed.response.provider, "a");
-    assert_eq!(routed.report.winner.name(), "a");
+    assert_eq!(routed.report.winner().name(), "a");
     assert_eq!(routed.report.attempts.len(), 1);
-    assert!(!routed.report.raced);
+    assert!(!routed.report.raced());
     assert_eq!((harness.fake.calls("a"), harness.fake.calls("b")), (1, 0));
     harness.shutdown().await;
 }

@@ -7,10 +7,18 @@ use crate::{Harness, SECOND, config, fake};
 
 #[tokio::test(start_paused = true)]
 async fn a_provider_actor_that_panics_is_restarted_and_routing_continues() {
-    let mut harness = Harness::start(config(&["a", "b"]), fake()).await;
+    let mut config = config(&["a", "b"]);
+    config.health.failure_threshold = 1;
+    let fake = fake().script("a", [Step::status(503), Step::ok()]);
+    let mut harness = Harness::start(config, fake).await;
+    assert_eq!(harness.route_ok().await, "b");
+    harness.next_event().await; // a unhealthy
     harness.handle().crash_provider("a").await.unwrap();
-    let (name, _, to) = harness.next_event().await;
-    assert_eq!((name.as_str(), to), ("a", HealthState::Healthy));
+    // The restart event says what state the provider crashed in; its successor starts healthy.
+    assert_eq!(
+        harness.next_event().await,
+        ("a".into(), HealthState::Unhealthy, HealthState::Healthy)
+    );
     assert_eq!(harness.route_ok().await, "a");
     assert_eq!(harness.select().await, "a");
     harness.shutdown().await;
@@ -24,9 +32,10 @@ async fn past_the_restart_limit_a_provider_is_failed_and_left_out() {
         assert_eq!(harness.next_event().await.2, HealthState::Healthy);
     }
     harness.handle().crash_provider("a").await.unwrap();
+    // The event names the state the provider crashed in, not "failed" twice.
     assert_eq!(
         harness.next_event().await,
-        ("a".into(), HealthState::Failed, HealthState::Failed)
+        ("a".into(), HealthState::Healthy, HealthState::Failed)
     );
     assert_eq!(harness.select().await, "b");
     assert_eq!(harness.route_ok().await, "b");
@@ -56,7 +65,9 @@ async fn a_crashed_router_is_restarted_and_keeps_the_providers_health() {
     let mut harness = Harness::start(config, fake).await;
     assert_eq!(harness.route_ok().await, "b");
     harness.next_event().await; // a unhealthy
-    harness.handle().crash_router().unwrap();
+    // Returns once a successor router has taken over: fails if the crash is ignored.
+    harness.handle().crash_router().await.unwrap();
+    // "a" would answer now if its health had been lost with the router.
     assert_eq!(harness.route_ok().await, "b");
     assert_eq!(harness.select().await, "b");
     harness.shutdown().await;
