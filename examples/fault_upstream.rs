@@ -1,4 +1,6 @@
-//! A misbehaving Anthropic Messages API upstream, for demos and manual failover tests.
+//! A misbehaving Anthropic Messages API upstream, for demos and manual failover tests: a
+//! `relayrace_fault::FaultUpstream` (a dev-dependency, which examples may use) on a fixed
+//! address. Run it from the workspace root:
 //!
 //! ```text
 //! cargo run --example fault_upstream -- --listen 127.0.0.1:9100 --scenario "status=529"
@@ -6,12 +8,12 @@
 //!
 //! Prints its URL on stdout, then serves until Ctrl-C, logging one line per attempt to stderr.
 //! A request whose `model` is `fault:<scenario>` (e.g. `fault:stall_after=3`) picks its own
-//! scenario; see `relayrace::fault::Scenario` for the keys.
+//! scenario; see `relayrace_fault::Scenario` for the keys.
 
 use std::net::SocketAddr;
 
 use clap::Parser;
-use relayrace::fault::{FaultUpstream, Scenario};
+use relayrace_fault::{FaultUpstream, Scenario};
 
 /// A scriptable, misbehaving Anthropic Messages API upstream.
 #[derive(Parser)]

@@ -15,7 +15,6 @@
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod fault;
 pub mod http;
 pub mod observe;
 pub mod server;

@@ -27,7 +27,7 @@ use relayrace_actors::{AttemptError, Provider, Upstream};
 
 use crate::config::{ProviderKind, ResolvedProvider, Secret};
 
-pub use failure::{UpstreamFailure, error_type_for_status};
+pub use failure::UpstreamFailure;
 pub use stream::{EventStream, StreamError};
 
 /// The API endpoints relayed upstream.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use relayrace::fault::FaultUpstream;
+use relayrace_fault::FaultUpstream;
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio::time::Instant;

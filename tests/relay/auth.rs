@@ -1,6 +1,6 @@
 //! Client authentication, credentials that must not travel upstream, and keys kept out of logs.
 
-use relayrace::fault::FaultUpstream;
+use relayrace_fault::FaultUpstream;
 use serde_json::Value;
 
 use crate::{PROVIDER_KEY, TestRelay, Upstream, complete_message, fault, message, yaml};

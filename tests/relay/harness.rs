@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use relayrace::Relay;
 use relayrace::config::{self, Config, Resolved};
-use relayrace::fault::FaultUpstream;
 use relayrace::upstream::RelayUpstream;
 use relayrace_actors::RouterHandle;
+use relayrace_fault::FaultUpstream;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -31,7 +31,7 @@ impl<'a> Upstream<'a> {
     }
 }
 
-/// A fault upstream playing `scenario` (see `relayrace::fault`).
+/// A fault upstream playing `scenario` (see `relayrace_fault`).
 pub(crate) async fn fault(scenario: &str) -> FaultUpstream {
     FaultUpstream::start(scenario.parse().unwrap())
         .await

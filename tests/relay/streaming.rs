@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use relayrace::fault::FaultUpstream;
+use relayrace_fault::FaultUpstream;
 use tokio::time::Instant;
 
 use crate::{TestRelay, Upstream, event_names, fault, header, message, yaml};

@@ -91,9 +91,20 @@ pub(super) async fn respond(
     }
 }
 
-/// The Anthropic error `type` for an HTTP status (the relay's own mapping).
+/// The Anthropic error `type` for an HTTP status. This server is a fake upstream speaking the
+/// Anthropic Messages API, so its errors carry Anthropic's types; the mapping is the relay's, kept
+/// here so that the test kit does not depend on the product it tests.
 pub(super) fn error_type(status: StatusCode) -> &'static str {
-    crate::upstream::error_type_for_status(status.as_u16())
+    match status.as_u16() {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        _ => "api_error",
+    }
 }
 
 fn default_message(status: StatusCode) -> &'static str {

@@ -10,9 +10,12 @@
 //! A request whose `model` is `fault:<scenario>` (e.g. `fault:status=503`) is answered by that
 //! scenario; any other by the server's default.
 //!
+//! A crate of its own, a dev-dependency of `relayrace`'s tests and examples, so that the relay
+//! does not ship it.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use relayrace::fault::FaultUpstream;
+//! use relayrace_fault::FaultUpstream;
 //!
 //! let upstream = FaultUpstream::start("fail_first=1,status=500".parse()?).await?;
 //! // Point a provider's base_url at upstream.url() and send a request through the relay, then:
