@@ -25,7 +25,7 @@ use crate::report::{
 use crate::router::table::Table;
 use crate::router::{self, RouterMsg, RouterSlot};
 use crate::trigger::Triggers;
-use crate::upstream::Upstream;
+use crate::upstream::{AttemptError, Upstream};
 
 /// What every route needs; one per runtime.
 pub(crate) struct RoutePath<U: Upstream> {
@@ -70,12 +70,24 @@ impl<U: Upstream> RoutePath<U> {
             }
             Err(error) => error,
         };
+        self.fail_over(attempt, error, request, &table).await
+    }
+
+    /// The primary failed: judge the error once, tell its provider, race the others.
+    async fn fail_over(
+        &self,
+        attempt: OutcomeGuard,
+        error: AttemptError,
+        request: Arc<U::Request>,
+        table: &Table,
+    ) -> Result<Routed<U::Response>, RouteError> {
+        let provider = attempt.provider().clone();
         let verdict = self.triggers.judge(&error);
         let report = Reported::failed(&verdict, &error);
         let first = AttemptRecord {
             provider: provider.clone(),
             outcome: AttemptOutcome::Failed(error.clone()),
-            latency,
+            latency: attempt.elapsed(),
         };
         if !(verdict.failover && self.failover) {
             attempt.finish(report);

@@ -8,37 +8,10 @@ use ractor::ActorRef;
 use ractor::rpc::CallResult;
 use tokio::time::Instant;
 
-use super::ProviderMsg;
+use super::message::{ProviderMsg, Reported};
 use super::standing::Standing;
 use super::view::Target;
-use crate::trigger::{HealthEffect, Triggers, Verdict};
-use crate::upstream::{AttemptError, Provider};
-
-/// What the provider actor is told about one attempt.
-#[derive(Clone, Debug)]
-pub(crate) enum Reported {
-    Succeeded,
-    Failed { effect: HealthEffect, error: String },
-    Cancelled,
-}
-
-impl Reported {
-    /// A failure, with the health effect its verdict gave it.
-    pub(crate) fn failed(verdict: &Verdict, error: &AttemptError) -> Self {
-        Reported::Failed {
-            effect: verdict.health.clone(),
-            error: error.to_string(),
-        }
-    }
-
-    /// Judges an attempt's result once, with the triggers in force.
-    pub(crate) fn judge<R>(result: &Result<R, AttemptError>, triggers: &Triggers) -> Self {
-        match result {
-            Ok(_) => Reported::Succeeded,
-            Err(error) => Reported::failed(&triggers.judge(error), error),
-        }
-    }
-}
+use crate::upstream::Provider;
 
 /// One attempt in flight on an admitted provider. Reports its outcome once; reports a
 /// cancellation if dropped unfinished (a killed race actor, a dropped request future). Its

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ractor::ActorRef;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use super::ProviderMsg;
+use super::message::ProviderMsg;
 use super::standing::Standing;
 use crate::state::HealthState;
 use crate::upstream::Provider;
