@@ -89,28 +89,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
         }
         let events = EventBus::new(config.supervision.event_capacity);
         let (slot, router_slot) = watch::channel(None::<ActorRef<RouterMsg>>);
-        let mut provider_args = Vec::with_capacity(config.providers.len());
-        let mut seats = Vec::with_capacity(config.providers.len());
-        for (i, settings) in config.providers.iter().enumerate() {
-            let provider = Provider::new(ProviderId(i), settings.name.as_str());
-            let (requester, owner) = standing();
-            let (view, reader) = watch::channel(View::starting(config.health.half_open_probes));
-            seats.push(Seat {
-                provider: provider.clone(),
-                priority: settings.priority,
-                weight: settings.weight,
-                view: reader,
-                standing: requester,
-            });
-            provider_args.push(ProviderArgs {
-                provider,
-                standing: owner,
-                view: Arc::new(view),
-                health: config.health.clone(),
-                enabled: settings.enabled,
-                events: events.clone(),
-            });
-        }
+        let (provider_args, seats) = providers(&config, &events);
         let strategy = config.routing.strategy;
         let (table, table_reader) = watch::channel(Arc::new(Table::new(seats.clone(), strategy)));
         let args = SupervisorArgs {
@@ -202,6 +181,34 @@ impl<U: Upstream> Runtime<U> {
         // Killed racers drop their state on their own tasks; wait for the last of them.
         self.live.none_alive().await;
     }
+}
+
+/// Each provider's actor arguments and its seat in the routing table, joined by its standing
+/// and its view.
+fn providers(config: &RuntimeConfig, events: &EventBus) -> (Vec<ProviderArgs>, Vec<Seat>) {
+    let mut provider_args = Vec::with_capacity(config.providers.len());
+    let mut seats = Vec::with_capacity(config.providers.len());
+    for (i, settings) in config.providers.iter().enumerate() {
+        let provider = Provider::new(ProviderId(i), settings.name.as_str());
+        let (requester, owner) = standing();
+        let (view, reader) = watch::channel(View::starting(config.health.half_open_probes));
+        seats.push(Seat {
+            provider: provider.clone(),
+            priority: settings.priority,
+            weight: settings.weight,
+            view: reader,
+            standing: requester,
+        });
+        provider_args.push(ProviderArgs {
+            provider,
+            standing: owner,
+            view: Arc::new(view),
+            health: config.health.clone(),
+            enabled: settings.enabled,
+            events: events.clone(),
+        });
+    }
+    (provider_args, seats)
 }
 
 fn clock_seed() -> u64 {
