@@ -1,5 +1,6 @@
 //! Runtime micro-benchmarks: `select` and `route` with an immediately successful fake — under
-//! `failover` (the primary is read from the router's published view, no message) and under
+//! `failover` (the primary is read from the published table and the providers' views, no
+//! message) and under
 //! `round_robin` (a round trip through the router actor) —, a race of 3 after the primary fails,
 //! and how the router round trip grows with the number of providers.
 //!

@@ -12,7 +12,7 @@ pub use message::{Counters, ProviderStatus};
 pub(crate) use message::{ProviderMsg, Reported};
 pub(crate) use outcome::{OutcomeGuard, send as send_report};
 pub(crate) use standing::{StandingOwner, standing};
-pub(crate) use view::{Seat, Target, View, ViewSender};
+pub(crate) use view::{Seat, Target, View, ViewCopy, ViewSender};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -14,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::watch;
 
 use crate::config::StrategyKind;
-use crate::provider::{Seat, Target};
+use crate::provider::{Seat, Target, ViewCopy};
 use crate::report::RouteError;
 use crate::upstream::Provider;
 use strategy::{Candidate, Strategy};
@@ -51,6 +51,8 @@ pub(crate) struct RouterArgs {
 
 pub(crate) struct RouterState {
     table: Arc<Table>,
+    /// Each seat's view, in configured order.
+    views: Vec<ViewCopy>,
     publish: TableSender,
     strategy: Strategy,
     candidates: Vec<Candidate>,
@@ -72,6 +74,7 @@ impl Actor for RouterActor {
         args.table.send_replace(table.clone());
         Ok(RouterState {
             candidates: Vec::with_capacity(table.seats().len()),
+            views: table.seats().iter().map(ViewCopy::of).collect(),
             table,
             publish: args.table,
             strategy: Strategy::new(args.strategy, args.seed),
@@ -110,17 +113,15 @@ impl RouterState {
         self.table.check_open()?;
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        candidates.extend(
-            self.table
-                .seats()
-                .iter()
-                .filter(|seat| seat.in_rotation())
-                .map(|seat| Candidate {
+        for (seat, view) in self.table.seats().iter().zip(&mut self.views) {
+            if view.in_rotation() {
+                candidates.push(Candidate {
                     id: seat.provider.id(),
                     priority: seat.priority,
                     weight: seat.weight,
-                }),
-        );
+                });
+            }
+        }
         let picked = self.strategy.pick(&candidates);
         self.candidates = candidates;
         let id = picked.ok_or(RouteError::AllUnhealthy)?;

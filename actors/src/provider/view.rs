@@ -111,6 +111,31 @@ impl Seat {
     }
 }
 
+/// A reader's copy of a provider's view, refreshed only when the actor has republished it: a
+/// version check per read instead of a lock. For the router, which reads every provider on
+/// each pick.
+pub(crate) struct ViewCopy {
+    view: watch::Receiver<View>,
+    copy: View,
+}
+
+impl ViewCopy {
+    pub(crate) fn of(seat: &Seat) -> Self {
+        let mut view = seat.view.clone();
+        let copy = view.borrow_and_update().clone();
+        ViewCopy { view, copy }
+    }
+
+    /// Whether the provider would admit an attempt now, as of its latest view.
+    pub(crate) fn in_rotation(&mut self) -> bool {
+        // A view whose sender is gone (shutdown) keeps its last value.
+        if self.view.has_changed().unwrap_or(false) {
+            self.copy = self.view.borrow_and_update().clone();
+        }
+        self.copy.in_rotation()
+    }
+}
+
 /// A provider admitted for one attempt, with the actor its outcome goes to. Holds its probe
 /// permit, if it took one, until it is dropped.
 pub(crate) struct Target {
