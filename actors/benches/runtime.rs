@@ -1,8 +1,7 @@
 //! Runtime micro-benchmarks: `select` and `route` with an immediately successful fake — under
 //! `failover` (the primary is read from the published table and the providers' views, no
-//! message) and under
-//! `round_robin` (a round trip through the router actor) —, a race of 3 after the primary fails,
-//! and how the router round trip grows with the number of providers.
+//! message) and under `round_robin` (a round trip through the router actor) —, a race of 3 after
+//! the primary fails, and how the router round trip grows with the number of providers.
 //!
 //! Run with `cargo bench -p relayrace-actors --bench runtime`.
 
