@@ -18,7 +18,7 @@ use super::AppState;
 use super::relay_body::{RequestLog, relay_stream};
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::observe::{Answer, RequestFacts, RouteSummary};
+use crate::observe::{Answer, RequestFacts, RequestOutcome, RouteSummary};
 use crate::upstream::{ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
 
 /// Client headers that go upstream; everything else (credentials, hop-by-hop, host) stays.
@@ -47,13 +47,13 @@ pub(super) async fn relay(
             tracing::info!(
                 request_id,
                 status = error.status().as_u16(),
-                outcome = "rejected",
+                outcome = RequestOutcome::Rejected.as_str(),
                 "request finished"
             );
             observer.finished(Answer {
                 provider: None,
                 model: "",
-                outcome: "rejected",
+                outcome: RequestOutcome::Rejected,
                 total: started.elapsed(),
                 first_event: None,
             });
@@ -226,7 +226,12 @@ fn respond(state: &AppState, routed: Routed<UpstreamResponse>, log: RequestLog) 
     let provider = report.winner.clone();
     let body = match body {
         ResponseBody::Full(bytes) => {
-            log.finish(provider.name(), attempts, status.as_u16(), "ok");
+            log.finish(
+                provider.name(),
+                attempts,
+                status.as_u16(),
+                RequestOutcome::Ok,
+            );
             Body::from(bytes)
         }
         ResponseBody::Stream(events) => relay_stream(
@@ -257,7 +262,12 @@ fn fail(error: &RouteError, log: RequestLog) -> Response {
         .map(|a| a.provider.name().to_owned())
         .unwrap_or_default();
     tracing::warn!(request_id = %log.request_id, error = %error, "request failed");
-    log.finish(&provider, attempts, api_error.status().as_u16(), "error");
+    log.finish(
+        &provider,
+        attempts,
+        api_error.status().as_u16(),
+        RequestOutcome::Error,
+    );
     let mut response = api_error.into_response();
     response
         .headers_mut()
