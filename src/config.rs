@@ -173,15 +173,6 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// The base URL in force: the configured one, or [`ANTHROPIC_BASE_URL`] for `anthropic`.
-    pub fn effective_base_url(&self) -> Option<url::Url> {
-        match (&self.base_url, self.kind) {
-            (Some(url), _) => Some(url.clone()),
-            (None, ProviderKind::Anthropic) => url::Url::parse(ANTHROPIC_BASE_URL).ok(),
-            (None, _) => None,
-        }
-    }
-
     /// Whether this provider reads a key from `api_key_env` (it then has one configured and
     /// neither is `simulated` nor forwards the client's credentials).
     pub fn uses_key(&self) -> bool {
@@ -334,11 +325,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A provider ready to use: its settings and, when it needs one, its key.
+/// A provider ready to use: its settings, its checked base URL and, when it needs one, its key.
 #[derive(Clone, Debug)]
 pub struct ResolvedProvider {
     /// The configured settings.
     pub config: ProviderConfig,
+    /// The base URL in force, defaulted and checked once (see
+    /// [`ProviderConfig::checked_base_url`]): `http` or `https`, [`ANTHROPIC_BASE_URL`] for an
+    /// `anthropic` provider that sets none. Present for the HTTP kinds, absent for `simulated`.
+    pub base_url: Option<url::Url>,
     /// The key from `api_key_env` (none for `simulated` and `passthrough`).
     pub key: Option<Secret>,
 }

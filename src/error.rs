@@ -145,7 +145,8 @@ fn replayable(error: &AttemptError) -> Option<UpstreamFailure> {
     }
 }
 
-/// The JSON body of an Anthropic error.
+/// The JSON body of an Anthropic error: `{"type":"error","error":{"type":…,"message":…}}`.
+/// Every error body the relay makes itself is written here (an upstream's own is replayed).
 pub fn error_body(kind: &str, message: &str) -> String {
     json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
 }

@@ -16,6 +16,7 @@ mod feed;
 mod ledger;
 pub mod metrics;
 mod outcome;
+mod request_outcome;
 mod samples;
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,7 @@ pub use metrics::Metrics;
 
 pub(crate) use metrics::InFlight;
 pub(crate) use outcome::RouteSummary;
+pub(crate) use request_outcome::RequestOutcome;
 
 use event::{AttemptSummary, Failover, millis, rfc3339};
 use ledger::Ledger;
@@ -161,7 +163,7 @@ impl Observer {
 
     /// A request ended (see [`Answer`]). Never waits.
     pub(crate) fn finished(&self, answer: Answer<'_>) {
-        let total = (answer.outcome == "ok").then_some(answer.total);
+        let total = (answer.outcome == RequestOutcome::Ok).then_some(answer.total);
         let model = match answer.model {
             "" => "none",
             known if self.inner.models.contains(known) => known,
@@ -173,8 +175,7 @@ impl Observer {
             answer.outcome,
             total,
         );
-        let answered = !matches!(answer.outcome, "error" | "rejected");
-        if let Some(provider) = answer.provider.filter(|_| answered) {
+        if let Some(provider) = answer.provider.filter(|_| answer.outcome.answered()) {
             self.inner
                 .ledger
                 .answered(provider, total, answer.first_event);
@@ -188,8 +189,8 @@ pub(crate) struct Answer<'a> {
     pub(crate) provider: Option<&'a str>,
     /// The request's model; empty when the request was rejected before it was read.
     pub(crate) model: &'a str,
-    /// `ok`, `error`, `stream_failed`, `client_closed` or `rejected`.
-    pub(crate) outcome: &'a str,
+    /// How it ended.
+    pub(crate) outcome: RequestOutcome,
     /// Time in the relay.
     pub(crate) total: Duration,
     /// The winner's time to its commit point.

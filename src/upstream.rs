@@ -25,7 +25,7 @@ use ::http::{HeaderMap, HeaderName, StatusCode, header};
 use bytes::Bytes;
 use relayrace_actors::{AttemptError, Provider, Upstream};
 
-use crate::config::{ProviderKind, ResolvedProvider, Secret};
+use crate::config::{ResolvedProvider, Secret};
 
 pub use failure::UpstreamFailure;
 pub use stream::{EventStream, StreamError};
@@ -120,13 +120,12 @@ fn is_relayed(name: &HeaderName) -> bool {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UpstreamBuildError {
-    /// The base URL is missing or unusable.
-    #[error("provider `{provider}`: base_url {reason}")]
-    BaseUrl {
+    /// An endpoint's URL under the (checked) base URL cannot be sent as an HTTP request URI:
+    /// it is longer than the HTTP library takes (about 64 KiB).
+    #[error("provider `{provider}`: base_url is not a valid request URI")]
+    RequestUri {
         /// The provider's name.
         provider: String,
-        /// What is wrong with it.
-        reason: &'static str,
     },
     /// The API key cannot be sent in a header.
     #[error("provider `{provider}`: its api key is not a valid header value")]
@@ -161,14 +160,13 @@ impl RelayUpstream {
     pub fn new(providers: &[ResolvedProvider]) -> Result<Self, UpstreamBuildError> {
         let clients = providers
             .iter()
-            .map(|provider| match provider.config.kind {
-                ProviderKind::Simulated => Ok(ProviderClient::Simulated(
+            // Resolution gives each HTTP kind its checked base URL and `simulated` none.
+            .map(|provider| match &provider.base_url {
+                Some(base_url) => http::HttpProvider::new(provider, base_url)
+                    .map(|client| ProviderClient::Http(Box::new(client))),
+                None => Ok(ProviderClient::Simulated(
                     simulated::SimulatedProvider::new(&provider.config),
                 )),
-                ProviderKind::Anthropic | ProviderKind::AnthropicCompatible => {
-                    http::HttpProvider::new(provider)
-                        .map(|client| ProviderClient::Http(Box::new(client)))
-                }
             })
             .collect::<Result<_, _>>()?;
         let models = providers

@@ -61,7 +61,7 @@ pub fn describe(resolved: &Resolved, config: &Config) -> String {
 fn provider_line(provider: &ResolvedProvider) -> String {
     let config = &provider.config;
     let mut fields = vec![format!("type {}", config.kind)];
-    if let Some(url) = config.effective_base_url() {
+    if let Some(url) = &provider.base_url {
         fields.push(format!("base_url {url}"));
     }
     fields.push(format!("priority {}", config.priority));

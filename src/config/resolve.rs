@@ -3,9 +3,9 @@
 
 use std::fmt;
 
-use relayrace_actors::{ProviderSettings, RuntimeConfig};
+use relayrace_actors::{ConfigError, ProviderSettings, RuntimeConfig};
 
-use super::{Config, ResolvedProvider, Secret};
+use super::{Config, ProviderConfig, ResolvedProvider, Secret};
 
 /// The configuration with its keys read: what the relay starts with.
 #[derive(Clone, Debug)]
@@ -68,6 +68,9 @@ pub enum ResolveError {
         /// The variable.
         env_var: String,
     },
+    /// A setting [`Config::validate`] refuses (the configuration was not validated first).
+    #[error(transparent)]
+    Invalid(ConfigError),
 }
 
 fn no_providers_message(skipped: &[SkippedProvider]) -> String {
@@ -87,13 +90,16 @@ impl Config {
     /// naming the variable); a provider with no `api_key_env` is kept without a key. Leading and
     /// trailing whitespace of a key is dropped.
     ///
-    /// Expects a configuration that [`Config::validate`] accepted.
+    /// Expects a configuration that [`Config::validate`] accepted. Each provider kept gets its
+    /// base URL checked and defaulted ([`ProviderConfig::checked_base_url`]), so nothing after
+    /// this meets an invalid one.
     ///
     /// # Errors
     ///
     /// [`ResolveError::MissingClientKey`] when a `clients.api_key_envs` variable is unset or
     /// empty; [`ResolveError::MissingAdminKey`] when the `clients.admin_key_env` variable is;
-    /// [`ResolveError::NoProviders`] when no provider is left.
+    /// [`ResolveError::NoProviders`] when no provider is left; [`ResolveError::Invalid`] when a
+    /// kept provider's base URL is one validation refuses.
     pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Resolved, ResolveError> {
         let read = |var: &str| {
             env(var)
@@ -117,7 +123,7 @@ impl Config {
         };
         let mut providers = Vec::new();
         let mut skipped = Vec::new();
-        for provider in &self.providers {
+        for (i, provider) in self.providers.iter().enumerate() {
             let var = provider
                 .api_key_env
                 .as_deref()
@@ -130,6 +136,7 @@ impl Config {
                 }),
                 (_, key) => providers.push(ResolvedProvider {
                     config: provider.clone(),
+                    base_url: base_url_of(provider, i)?,
                     key: key.flatten(),
                 }),
             }
@@ -159,4 +166,15 @@ impl Config {
             supervision: self.supervision.clone(),
         }
     }
+}
+
+/// The checked base URL of `provider`, the `index`th: an error names its path as validation
+/// does.
+fn base_url_of(provider: &ProviderConfig, index: usize) -> Result<Option<url::Url>, ResolveError> {
+    provider.checked_base_url().map_err(|reason| {
+        ResolveError::Invalid(ConfigError::new(
+            format!("providers[{index}].base_url"),
+            reason,
+        ))
+    })
 }

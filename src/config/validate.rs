@@ -3,8 +3,12 @@
 use std::time::Duration;
 
 use relayrace_actors::ConfigError;
+use url::Url;
 
-use super::{AuthStyle, Config, ProviderConfig, ProviderKind, SimulatedConfig, TimeoutsConfig};
+use super::{
+    ANTHROPIC_BASE_URL, AuthStyle, Config, ProviderConfig, ProviderKind, SimulatedConfig,
+    TimeoutsConfig,
+};
 
 /// Most threads `server.workers` may ask for.
 const MAX_WORKERS: usize = 256;
@@ -124,17 +128,47 @@ fn validate_provider(provider: &ProviderConfig, at: &str, errors: &mut Vec<Confi
     }
 }
 
-/// `base_url`: required for `anthropic_compatible`, refused for `simulated`, http(s) only.
-fn validate_base_url(provider: &ProviderConfig, at: &str, errors: &mut Vec<ConfigError>) {
-    let reason = match (&provider.base_url, provider.kind) {
-        (None, ProviderKind::AnthropicCompatible) => "required for type anthropic_compatible",
-        (Some(_), ProviderKind::Simulated) => "not used by type simulated",
-        (Some(url), _) if !matches!(url.scheme(), "http" | "https") => {
-            "must be an http or https URL"
+impl ProviderConfig {
+    /// The base URL in force, defaulted and checked in this one place for validation and
+    /// resolution alike: the configured one, or [`ANTHROPIC_BASE_URL`] for `anthropic`; `None`
+    /// for `simulated`. A checked URL is `http` or `https`, so it can be a base (the endpoint
+    /// paths are appended to its own).
+    ///
+    /// # Errors
+    ///
+    /// The reason [`Config::validate`] gives at `base_url`: required for
+    /// `anthropic_compatible`, not used by `simulated`, or not `http(s)`.
+    pub fn checked_base_url(&self) -> Result<Option<Url>, &'static str> {
+        let url = match (&self.base_url, self.kind) {
+            (None, ProviderKind::AnthropicCompatible) => {
+                return Err("required for type anthropic_compatible");
+            }
+            (Some(_), ProviderKind::Simulated) => return Err("not used by type simulated"),
+            (None, ProviderKind::Simulated) => return Ok(None),
+            (None, ProviderKind::Anthropic) => anthropic_base_url(),
+            (Some(url), _) => url.clone(),
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("must be an http or https URL");
         }
-        _ => return,
-    };
-    push(errors, at, "base_url", reason);
+        Ok(Some(url))
+    }
+}
+
+/// [`ANTHROPIC_BASE_URL`], parsed.
+#[expect(
+    clippy::expect_used,
+    reason = "a constant URL; the config tests resolve an anthropic provider with it"
+)]
+fn anthropic_base_url() -> Url {
+    Url::parse(ANTHROPIC_BASE_URL).expect("ANTHROPIC_BASE_URL is a valid URL")
+}
+
+/// `base_url`: see [`ProviderConfig::checked_base_url`].
+fn validate_base_url(provider: &ProviderConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    if let Err(reason) = provider.checked_base_url() {
+        push(errors, at, "base_url", reason);
+    }
 }
 
 /// `auth` and `api_key_env`: which kinds take a key, and how it is named.

@@ -18,7 +18,7 @@ use super::AppState;
 use super::relay_body::{RequestLog, relay_stream};
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::observe::{Answer, RequestFacts, RouteSummary};
+use crate::observe::{Answer, RequestFacts, RequestOutcome, RouteSummary};
 use crate::upstream::{ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
 
 /// Client headers that go upstream; everything else (credentials, hop-by-hop, host) stays.
@@ -47,13 +47,13 @@ pub(super) async fn relay(
             tracing::info!(
                 request_id,
                 status = error.status().as_u16(),
-                outcome = "rejected",
+                outcome = RequestOutcome::Rejected.as_str(),
                 "request finished"
             );
             observer.finished(Answer {
                 provider: None,
                 model: "",
-                outcome: "rejected",
+                outcome: RequestOutcome::Rejected,
                 total: started.elapsed(),
                 first_event: None,
             });
@@ -143,11 +143,11 @@ async fn read_request(
             ));
         }
     };
-    let probe = Probe::parse(&bytes)?;
+    let peek = BodyPeek::read(&bytes)?;
     Ok(RelayRequest {
         endpoint,
-        model: probe.model,
-        stream: probe.stream,
+        model: peek.model,
+        stream: peek.stream,
         body: bytes,
         headers: forwarded_headers(&parts.headers),
         query: parts.uri.query().map(str::to_owned),
@@ -155,14 +155,19 @@ async fn read_request(
     })
 }
 
-/// What the relay reads of a body: `model` and `stream`; the rest goes upstream untouched.
-struct Probe {
+/// What the relay reads of a request body before routing it: `model` and `stream`; the rest
+/// goes upstream untouched.
+struct BodyPeek {
+    /// The body's `model`, a non-empty string.
     model: String,
+    /// The body's `stream`; absent or `null` is `false`.
     stream: bool,
 }
 
-impl Probe {
-    fn parse(body: &Bytes) -> Result<Self, ApiError> {
+impl BodyPeek {
+    /// Reads `model` and `stream` from `body`, which must be a JSON object; the error says
+    /// what is wrong, for the client's 400.
+    fn read(body: &Bytes) -> Result<Self, ApiError> {
         #[derive(Deserialize)]
         struct Fields {
             model: Option<serde_json::Value>,
@@ -189,7 +194,7 @@ impl Probe {
             Some(serde_json::Value::Bool(stream)) => stream,
             Some(_) => return Err(ApiError::invalid_request("stream: must be a boolean")),
         };
-        Ok(Probe { model, stream })
+        Ok(BodyPeek { model, stream })
     }
 }
 
@@ -226,7 +231,12 @@ fn respond(state: &AppState, routed: Routed<UpstreamResponse>, log: RequestLog) 
     let provider = report.winner().clone();
     let body = match body {
         ResponseBody::Full(bytes) => {
-            log.finish(provider.name(), attempts, status.as_u16(), "ok");
+            log.finish(
+                provider.name(),
+                attempts,
+                status.as_u16(),
+                RequestOutcome::Ok,
+            );
             Body::from(bytes)
         }
         ResponseBody::Stream(events) => relay_stream(
@@ -257,7 +267,12 @@ fn fail(error: &RouteError, log: RequestLog) -> Response {
         .map(|a| a.provider.name().to_owned())
         .unwrap_or_default();
     tracing::warn!(request_id = %log.request_id, error = %error, "request failed");
-    log.finish(&provider, attempts, api_error.status().as_u16(), "error");
+    log.finish(
+        &provider,
+        attempts,
+        api_error.status().as_u16(),
+        RequestOutcome::Error,
+    );
     let mut response = api_error.into_response();
     response
         .headers_mut()
@@ -314,16 +329,16 @@ mod tests {
     }
 
     #[test]
-    fn probe_reads_model_and_stream() {
-        let probe =
-            Probe::parse(&Bytes::from_static(br#"{"model":"m","stream":true,"x":1}"#)).unwrap();
-        assert_eq!((probe.model.as_str(), probe.stream), ("m", true));
-        let probe = Probe::parse(&Bytes::from_static(br#"{"model":"m"}"#)).unwrap();
-        assert!(!probe.stream);
+    fn the_body_peek_reads_model_and_stream() {
+        let peek =
+            BodyPeek::read(&Bytes::from_static(br#"{"model":"m","stream":true,"x":1}"#)).unwrap();
+        assert_eq!((peek.model.as_str(), peek.stream), ("m", true));
+        let peek = BodyPeek::read(&Bytes::from_static(br#"{"model":"m"}"#)).unwrap();
+        assert!(!peek.stream);
     }
 
     #[test]
-    fn probe_rejects_bad_bodies_with_clear_messages() {
+    fn the_body_peek_rejects_bad_bodies_with_clear_messages() {
         let cases: [(&[u8], &str); 6] = [
             (b"not json", "must be a JSON object"),
             (br#"{"model":"m""#, "not valid JSON"),
@@ -336,7 +351,7 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let error = Probe::parse(&Bytes::copy_from_slice(body)).err().unwrap();
+            let error = BodyPeek::read(&Bytes::copy_from_slice(body)).err().unwrap();
             let ApiError::Relay {
                 status, message, ..
             } = error

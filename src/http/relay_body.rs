@@ -15,7 +15,7 @@ use relayrace_actors::{Provider, RouterHandle};
 use tokio::time::Instant;
 
 use crate::error::error_body;
-use crate::observe::{Answer, InFlight, Observer};
+use crate::observe::{Answer, InFlight, Observer, RequestOutcome};
 use crate::upstream::{EventStream, RelayUpstream, StreamError};
 
 /// The request's one log line and its metrics, written when the answer is complete. The
@@ -31,7 +31,13 @@ pub(super) struct RequestLog {
 }
 
 impl RequestLog {
-    pub(super) fn finish(&self, provider: &str, attempts: usize, status: u16, outcome: &str) {
+    pub(super) fn finish(
+        &self,
+        provider: &str,
+        attempts: usize,
+        status: u16,
+        outcome: RequestOutcome,
+    ) {
         let total = self.started.elapsed();
         // The model is the client's: a string field, written quoted and escaped, so it cannot
         // break the line or forge another. The relay's own strings go as they are (Display).
@@ -75,7 +81,7 @@ pub(super) struct StreamLog {
 }
 
 impl StreamLog {
-    fn finish(&mut self, outcome: &str) {
+    fn finish(&mut self, outcome: RequestOutcome) {
         if !self.done {
             self.done = true;
             self.log
@@ -86,7 +92,7 @@ impl StreamLog {
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
-        self.finish("client_closed");
+        self.finish(RequestOutcome::ClientClosed);
     }
 }
 
@@ -123,7 +129,7 @@ impl RelayStream {
             error = %error,
             "stream failed after commit"
         );
-        self.log.finish("stream_failed");
+        self.log.finish(RequestOutcome::StreamFailed);
         let router = self.router.clone();
         let provider = self.provider.clone();
         let attempt_error = error.attempt_error();
@@ -159,7 +165,7 @@ impl Stream for RelayStream {
             Poll::Ready(Some(Err(error))) => Poll::Ready(self.failed(error).map(Ok)),
             Poll::Ready(None) => {
                 self.ended = true;
-                self.log.finish("ok");
+                self.log.finish(RequestOutcome::Ok);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -30,6 +30,7 @@ use metrics::{
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
 
+use super::RequestOutcome;
 use super::outcome::RouteSummary;
 
 const REQUESTS: &str = "relayrace_requests_total";
@@ -143,10 +144,10 @@ impl Metrics {
         &self,
         provider: &str,
         model: &str,
-        outcome: &str,
+        outcome: RequestOutcome,
         total: Option<Duration>,
     ) {
-        if let (Some(series), "ok") = (self.hot.providers.get(provider), outcome) {
+        if let (Some(series), RequestOutcome::Ok) = (self.hot.providers.get(provider), outcome) {
             if let Some(total) = total {
                 let duration = series.duration.get_or_init(|| {
                     self.record(|| histogram!(DURATION, "provider" => provider.to_owned()))
@@ -296,12 +297,12 @@ impl Hot {
     }
 }
 
-fn requests_counter(provider: &str, model: &str, outcome: &str) -> Counter {
+fn requests_counter(provider: &str, model: &str, outcome: RequestOutcome) -> Counter {
     counter!(
         REQUESTS,
         "provider" => provider.to_owned(),
         "model" => model.to_owned(),
-        "outcome" => outcome.to_owned()
+        "outcome" => outcome.as_str()
     )
 }
 

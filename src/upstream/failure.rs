@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use relayrace_actors::{AttemptError, Detail};
-use serde_json::json;
+
+use crate::error::error_body;
 
 /// Longest upstream message copied into a synthesised error body.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -33,7 +34,7 @@ impl UpstreamFailure {
             let message = upstream_message(&body)
                 .unwrap_or_else(|| format!("upstream answered with status {}", status.as_u16()));
             headers.insert(header::CONTENT_TYPE, json_content_type());
-            error_body(error_type_for_status(status.as_u16()), &message)
+            Bytes::from(error_body(error_type_for_status(status.as_u16()), &message))
         };
         UpstreamFailure {
             status,
@@ -50,7 +51,7 @@ impl UpstreamFailure {
         UpstreamFailure {
             status: StatusCode::BAD_GATEWAY,
             headers,
-            body: error_body("api_error", message),
+            body: Bytes::from(error_body("api_error", message)),
         }
     }
 
@@ -62,12 +63,6 @@ impl UpstreamFailure {
             detail: Detail::new(self),
         }
     }
-}
-
-/// An Anthropic error body: `{"type":"error","error":{"type":…,"message":…}}`.
-pub fn error_body(error_type: &str, message: &str) -> Bytes {
-    let body = json!({"type": "error", "error": {"type": error_type, "message": message}});
-    Bytes::from(body.to_string())
 }
 
 /// The status an Anthropic error type stands for (unknown types: 502).

@@ -27,9 +27,8 @@ use super::{
     ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamBuildError, UpstreamResponse,
     relayed_headers, sse,
 };
-use crate::config::{AuthStyle, ProviderKind, ResolvedProvider, TimeoutsConfig};
+use crate::config::{AuthStyle, ResolvedProvider, TimeoutsConfig};
 
-const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Largest error body read from an upstream.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -64,26 +63,28 @@ enum Auth {
 }
 
 impl HttpProvider {
-    pub(super) fn new(provider: &ResolvedProvider) -> Result<Self, UpstreamBuildError> {
+    /// The provider's client, at its checked `base_url`.
+    pub(super) fn new(
+        provider: &ResolvedProvider,
+        base_url: &Url,
+    ) -> Result<Self, UpstreamBuildError> {
         let config = &provider.config;
-        let base_url = base_url(provider)?;
         let auth = auth(provider).ok_or_else(|| UpstreamBuildError::InvalidKey {
             provider: config.name.clone(),
         })?;
-        let client = client(&base_url, config.timeouts.connect).map_err(|source| {
+        let client = client(base_url, config.timeouts.connect).map_err(|source| {
             UpstreamBuildError::Client {
                 provider: config.name.clone(),
                 source,
             }
         })?;
-        let messages_url = endpoint_url(&base_url, Endpoint::Messages);
-        let count_tokens_url = endpoint_url(&base_url, Endpoint::CountTokens);
+        let messages_url = endpoint_url(base_url, Endpoint::Messages);
+        let count_tokens_url = endpoint_url(base_url, Endpoint::CountTokens);
         let uri = |url: &Url| {
             url.as_str()
                 .parse::<Uri>()
-                .map_err(|_| UpstreamBuildError::BaseUrl {
+                .map_err(|_| UpstreamBuildError::RequestUri {
                     provider: config.name.clone(),
-                    reason: "is not a valid request URI",
                 })
         };
         Ok(HttpProvider {
@@ -226,25 +227,6 @@ impl HttpProvider {
         }
         Ok(headers)
     }
-}
-
-fn base_url(provider: &ResolvedProvider) -> Result<Url, UpstreamBuildError> {
-    let config = &provider.config;
-    let invalid = |reason| UpstreamBuildError::BaseUrl {
-        provider: config.name.clone(),
-        reason,
-    };
-    let url = match (&config.base_url, config.kind) {
-        (Some(url), _) => url.clone(),
-        (None, ProviderKind::Anthropic) => {
-            Url::parse(ANTHROPIC_BASE_URL).map_err(|_| invalid("is invalid"))?
-        }
-        (None, _) => return Err(invalid("is required")),
-    };
-    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("must be an http or https url"));
-    }
-    Ok(url)
 }
 
 /// The base URL with the endpoint's path appended to its own (`…/api/anthropic/v1/messages`).

@@ -18,6 +18,7 @@ use super::sse::Frame;
 use super::stream::{PendingStream, StreamError};
 use super::{Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
 use crate::config::{ProviderConfig, SimulatedConfig, TimeoutsConfig};
+use crate::error::error_body;
 
 #[cfg(test)]
 mod tests;
@@ -138,7 +139,7 @@ impl SimulatedProvider {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             retry_after = Some(Duration::from_secs(1));
         }
-        let body = failure::error_body(error_type, message);
+        let body = Bytes::from(error_body(error_type, message));
         UpstreamFailure::from_upstream(status, headers, body).into_attempt_error(retry_after)
     }
 

@@ -170,3 +170,65 @@ fn runtime_config_keeps_provider_order_and_copies_the_runtime_sections() {
     assert_eq!(runtime.supervision, config.supervision);
     assert!(runtime.validate().is_empty());
 }
+
+#[test]
+fn resolved_providers_carry_their_base_url_defaulted_and_checked() {
+    let config = with(vec![
+        anthropic("anthropic", "ANTHROPIC_API_KEY"),
+        compatible("zai", "https://api.z.ai/api/anthropic"),
+        simulated("sim"),
+    ]);
+    let resolved = resolved(&config, |_| Some("k".to_owned()));
+    let urls: Vec<Option<&str>> = resolved
+        .providers
+        .iter()
+        .map(|p| p.base_url.as_ref().map(url::Url::as_str))
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            Some("https://api.anthropic.com/"),
+            Some("https://api.z.ai/api/anthropic"),
+            None
+        ]
+    );
+    // Parsed from ANTHROPIC_BASE_URL: the default and the constant say the same.
+    assert_eq!(
+        url(ANTHROPIC_BASE_URL).as_str(),
+        "https://api.anthropic.com/"
+    );
+}
+
+#[test]
+fn a_base_url_validation_refuses_is_refused_by_resolution_with_the_same_error() {
+    for config in [
+        with(vec![
+            simulated("sim"),
+            compatible("ftp", "ftp://example.com/anthropic"),
+        ]),
+        with(vec![provider("zai", ProviderKind::AnthropicCompatible)]),
+    ] {
+        let validation = config.validate();
+        assert_eq!(validation.len(), 1, "{validation:?}");
+        match config.resolve(no_env) {
+            Err(ResolveError::Invalid(error)) => {
+                assert_eq!(error, validation[0]);
+                assert_eq!(error.to_string(), validation[0].to_string());
+            }
+            other => panic!("expected the base URL refused, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_checked_base_url_can_be_a_base() {
+    for text in ["http:example.com", "https://h", "http://[::1]:8080/a/b?q#f"] {
+        let mut zai = compatible("zai", "https://api.z.ai");
+        zai.base_url = Some(url(text));
+        let checked = zai.checked_base_url();
+        assert!(
+            matches!(&checked, Ok(Some(url)) if !url.cannot_be_a_base()),
+            "{text}: {checked:?}"
+        );
+    }
+}

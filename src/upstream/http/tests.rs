@@ -22,12 +22,15 @@ use crate::upstream::{StreamError, UpstreamFailure};
 /// A compatible provider at `base` with key `sk-test` and the fixture timeouts
 /// (300 ms first event, 300 ms idle, 2 s total).
 fn http_provider(base: &str, edit: impl FnOnce(&mut ResolvedProvider)) -> HttpProvider {
+    let config = provider(ProviderKind::AnthropicCompatible, Some(base));
     let mut resolved = ResolvedProvider {
-        config: provider(ProviderKind::AnthropicCompatible, Some(base)),
+        base_url: config.checked_base_url().unwrap(),
+        config,
         key: Some(Secret::new("sk-test")),
     };
     edit(&mut resolved);
-    HttpProvider::new(&resolved).unwrap()
+    let base_url = resolved.base_url.clone().unwrap();
+    HttpProvider::new(&resolved, &base_url).unwrap()
 }
 
 /// The attempt, bounded so a broken test fails instead of hanging.

@@ -3,7 +3,7 @@
 use axum::response::IntoResponse;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::super::{HttpProvider, base_url, endpoint_url};
+use super::super::{HttpProvider, endpoint_url};
 use super::{attempt, fake, http_provider};
 use crate::config::{AuthStyle, ProviderKind, ResolvedProvider, Secret};
 use crate::upstream::fixtures::{provider, request};
@@ -114,25 +114,29 @@ async fn the_base_url_path_prefixes_the_endpoint_and_the_query_follows() {
 }
 
 #[test]
-fn base_urls_default_for_anthropic_and_are_required_otherwise() {
+fn the_default_anthropic_base_url_makes_the_anthropic_endpoints() {
     let anthropic = provider(ProviderKind::Anthropic, None);
-    let resolved = ResolvedProvider {
-        config: anthropic,
-        key: None,
-    };
-    let url = base_url(&resolved).unwrap();
+    let url = anthropic.checked_base_url().unwrap().unwrap();
     assert_eq!(
         endpoint_url(&url, Endpoint::Messages).as_str(),
         "https://api.anthropic.com/v1/messages"
     );
+}
 
-    let compatible = provider(ProviderKind::AnthropicCompatible, None);
+#[test]
+fn a_base_url_too_long_for_a_request_uri_is_refused_at_build() {
+    let long = format!("http://example.com/{}", "x".repeat(70_000));
+    let compatible = provider(ProviderKind::AnthropicCompatible, Some(&long));
     let resolved = ResolvedProvider {
+        base_url: compatible.checked_base_url().unwrap(),
         config: compatible,
         key: None,
     };
-    assert!(matches!(
-        HttpProvider::new(&resolved),
-        Err(UpstreamBuildError::BaseUrl { .. })
-    ));
+    let base_url = resolved.base_url.clone().unwrap();
+    let error = HttpProvider::new(&resolved, &base_url).err().unwrap();
+    assert!(matches!(error, UpstreamBuildError::RequestUri { .. }));
+    assert_eq!(
+        error.to_string(),
+        "provider `test`: base_url is not a valid request URI"
+    );
 }
