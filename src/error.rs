@@ -5,8 +5,8 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use relayrace_actors::{AttemptError, RouteError};
-use serde_json::json;
 
+use crate::anthropic::error_body;
 use crate::upstream::UpstreamFailure;
 
 /// An error answered to a client.
@@ -143,12 +143,6 @@ fn replayable(error: &AttemptError) -> Option<UpstreamFailure> {
         AttemptError::Status { detail, .. } => detail.downcast_ref::<UpstreamFailure>().cloned(),
         _ => None,
     }
-}
-
-/// The JSON body of an Anthropic error: `{"type":"error","error":{"type":…,"message":…}}`.
-/// Every error body the relay makes itself is written here (an upstream's own is replayed).
-pub fn error_body(kind: &str, message: &str) -> String {
-    json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
 }
 
 impl IntoResponse for ApiError {

@@ -12,6 +12,7 @@
 //! [`http::app`] gives the bare router for in-process tests. [`observe`] is what operators see
 //! (metrics, live events, traffic figures); [`cli`] the `watch` and `status` commands.
 
+pub mod anthropic;
 pub mod cli;
 pub mod config;
 pub mod error;

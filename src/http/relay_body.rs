@@ -14,7 +14,7 @@ use futures_util::Stream;
 use relayrace_actors::{Provider, RouterHandle};
 use tokio::time::Instant;
 
-use crate::error::error_body;
+use crate::anthropic::error_body;
 use crate::observe::{Answer, InFlight, Observer, RequestOutcome};
 use crate::upstream::{EventStream, RelayUpstream, StreamError};
 

@@ -30,8 +30,8 @@ use metrics::{
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
 use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
 
-use super::RequestOutcome;
 use super::outcome::RouteSummary;
+use super::request_outcome::RequestOutcome;
 
 const REQUESTS: &str = "relayrace_requests_total";
 const IN_FLIGHT: &str = "relayrace_requests_in_flight";

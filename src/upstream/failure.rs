@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use relayrace_actors::{AttemptError, Detail};
 
-use crate::error::error_body;
+use crate::anthropic::{error_body, error_type_for_status};
 
 /// Longest upstream message copied into a synthesised error body.
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -65,35 +65,6 @@ impl UpstreamFailure {
     }
 }
 
-/// The status an Anthropic error type stands for (unknown types: 502).
-pub fn status_for_error_type(error_type: &str) -> u16 {
-    match error_type {
-        "invalid_request_error" => 400,
-        "authentication_error" => 401,
-        "permission_error" => 403,
-        "not_found_error" => 404,
-        "request_too_large" => 413,
-        "rate_limit_error" => 429,
-        "api_error" => 500,
-        "overloaded_error" => 529,
-        _ => 502,
-    }
-}
-
-/// The Anthropic error type of a status.
-pub fn error_type_for_status(status: u16) -> &'static str {
-    match status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        529 => "overloaded_error",
-        _ => "api_error",
-    }
-}
-
 /// The `error.type` of an error event's data (`"unknown"` when it has none).
 pub fn error_event_kind(data: Option<&str>) -> String {
     data.and_then(|data| serde_json::from_str::<serde_json::Value>(data).ok())
@@ -137,24 +108,6 @@ fn upstream_message(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_types_map_to_their_statuses() {
-        let cases = [
-            ("overloaded_error", 529),
-            ("rate_limit_error", 429),
-            ("api_error", 500),
-            ("authentication_error", 401),
-            ("permission_error", 403),
-            ("not_found_error", 404),
-            ("request_too_large", 413),
-            ("invalid_request_error", 400),
-            ("something_new", 502),
-        ];
-        for (kind, status) in cases {
-            assert_eq!(status_for_error_type(kind), status, "{kind}");
-        }
-    }
 
     #[test]
     fn error_event_kind_reads_the_nested_type() {

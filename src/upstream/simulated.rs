@@ -13,12 +13,12 @@ use relayrace_actors::AttemptError;
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::failure::{self, UpstreamFailure};
+use super::failure::UpstreamFailure;
 use super::sse::Frame;
 use super::stream::{PendingStream, StreamError};
 use super::{Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
+use crate::anthropic::{self, error_body};
 use crate::config::{ProviderConfig, SimulatedConfig, TimeoutsConfig};
-use crate::error::error_body;
 
 #[cfg(test)]
 mod tests;
@@ -127,7 +127,7 @@ impl SimulatedProvider {
     fn failure(&self, id: u64) -> AttemptError {
         let status = StatusCode::from_u16(self.config.failure_status)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let error_type = failure::error_type_for_status(status.as_u16());
+        let error_type = anthropic::error_type_for_status(status.as_u16());
         let message = match status.as_u16() {
             529 => "Overloaded",
             429 => "Rate limited (simulated)",

@@ -13,6 +13,7 @@ use tokio::time::{Instant, Sleep, sleep, sleep_until, timeout_at};
 use super::failure::{self, UpstreamFailure};
 use super::sse::Frame;
 use super::{ResponseBody, UpstreamResponse};
+use crate::anthropic;
 
 /// Why a committed stream ended badly.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,7 +52,7 @@ impl StreamError {
                 message: self.to_string(),
             },
             StreamError::ErrorEvent { kind } => {
-                AttemptError::status(failure::status_for_error_type(kind))
+                AttemptError::status(anthropic::status_for_error_type(kind))
             }
         }
     }
@@ -60,7 +61,7 @@ impl StreamError {
     pub fn error_type(&self) -> &'static str {
         match self {
             StreamError::ErrorEvent { kind } => {
-                failure::error_type_for_status(failure::status_for_error_type(kind))
+                anthropic::error_type_for_status(anthropic::status_for_error_type(kind))
             }
             _ => "api_error",
         }
@@ -268,7 +269,7 @@ impl PendingStream {
 
     fn error_event(self, frame: &Frame) -> AttemptError {
         let kind = failure::error_event_kind(frame.data());
-        let status = StatusCode::from_u16(failure::status_for_error_type(&kind))
+        let status = StatusCode::from_u16(anthropic::status_for_error_type(&kind))
             .unwrap_or(StatusCode::BAD_GATEWAY);
         let retry_after = failure::retry_after(&self.headers, SystemTime::now());
         let mut headers = self.headers;
