@@ -123,6 +123,7 @@ pub use report::{
 pub use runtime::{Runtime, RuntimeBuilder, StartError};
 pub use state::HealthState;
 pub use trigger::{
-    ConnectionTrigger, HealthEffect, StatusTrigger, TimeoutTrigger, Trigger, Triggers, Verdict,
+    ConnectionTrigger, HealthEffect, RejectedTrigger, StatusTrigger, TimeoutTrigger, Trigger,
+    Triggers, Verdict,
 };
 pub use upstream::{AttemptError, Cause, Detail, Provider, ProviderId, Upstream};

@@ -45,6 +45,17 @@ impl Trigger for ConnectionTrigger {
     }
 }
 
+/// Fails over when a provider refused the embedder's own credential or account
+/// ([`AttemptError::Rejected`]): another provider's key may well be fine.
+#[derive(Clone, Copy, Debug)]
+pub struct RejectedTrigger;
+
+impl Trigger for RejectedTrigger {
+    fn matches(&self, error: &AttemptError) -> bool {
+        matches!(error, AttemptError::Rejected { .. })
+    }
+}
+
 /// What an attempt's outcome does to its provider's health.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HealthEffect {
@@ -54,6 +65,9 @@ pub enum HealthEffect {
     Failure(String),
     /// Out of rotation for this long (a 429 with `retry-after`), not counted as a failure.
     Cooldown(Duration),
+    /// Out of rotation as `rejected` at once: the provider refused the embedder's credential or
+    /// account. The text says why.
+    Reject(String),
     /// Says nothing about the provider (a client error such as 400, or a cancelled attempt).
     Neutral,
 }
@@ -64,8 +78,9 @@ pub struct Verdict {
     /// Whether the error starts a failover race.
     pub failover: bool,
     /// Whether the same provider may race again for this request. Not after a timeout (a
-    /// silent provider would only hold a connection open again), a rate limit (it asked for
-    /// less traffic; asking again at once is the burst it refused) nor an auth error.
+    /// silent provider would only hold a connection open again), a rate limit or an overload
+    /// (429, 503, 529: it asked for less traffic; asking again at once is the burst it refused)
+    /// nor a refused credential. After 500, 502 and 504 it may: those are often one-offs.
     pub retry_same: bool,
     /// What the error does to the provider's health.
     pub health: HealthEffect,
@@ -86,6 +101,9 @@ impl Triggers {
         if routing.trigger_on_connection_error {
             triggers.push(Arc::new(ConnectionTrigger));
         }
+        if routing.trigger_on_rejected {
+            triggers.push(Arc::new(RejectedTrigger));
+        }
         Triggers(triggers.into())
     }
 
@@ -103,25 +121,28 @@ impl Triggers {
     }
 
     /// The one place that decides whether an error fails over and whether it counts against
-    /// health. A 429 with `retry-after` cools the provider down instead of counting; 401/403 are
-    /// the provider's (its key's) fault and count; other 4xx are the client's and do not.
+    /// health. A 429 with `retry-after` cools the provider down instead of counting; a refused
+    /// credential ([`AttemptError::Rejected`]) takes it out of rotation at once; a 4xx that is
+    /// not a trigger is the client's (its request, or its own credential passed through) and
+    /// says nothing about the provider.
     pub fn judge(&self, error: &AttemptError) -> Verdict {
         let failover = self.matches(error);
         let health = match error {
+            AttemptError::Rejected { .. } => HealthEffect::Reject(error.to_string()),
             AttemptError::Status {
                 status: 429,
                 retry_after: Some(wait),
                 ..
             } => HealthEffect::Cooldown(*wait),
-            AttemptError::Status { status, .. }
-                if !failover && (400..500).contains(status) && !matches!(status, 401 | 403) =>
-            {
+            AttemptError::Status { status, .. } if !failover && (400..500).contains(status) => {
                 HealthEffect::Neutral
             }
             other => HealthEffect::Failure(other.to_string()),
         };
-        let retry_same = !matches!(error, AttemptError::Timeout { .. })
-            && !matches!(error.status_code(), Some(401 | 403 | 429));
+        let retry_same = !matches!(
+            error,
+            AttemptError::Timeout { .. } | AttemptError::Rejected { .. }
+        ) && !matches!(error.status_code(), Some(429 | 503 | 529));
         Verdict {
             failover,
             retry_same,
@@ -187,11 +208,38 @@ mod tests {
         }
     }
 
+    fn rejected(status: u16) -> AttemptError {
+        AttemptError::Rejected {
+            status,
+            detail: Detail::default(),
+        }
+    }
+
     #[test]
-    fn auth_errors_count_against_the_provider_without_failing_over_by_default() {
-        let verdict = Triggers::default().judge(&AttemptError::status(401));
-        assert!(!verdict.failover);
-        assert!(matches!(verdict.health, HealthEffect::Failure(_)));
+    fn a_refused_credential_fails_over_and_rejects_the_provider() {
+        for status in [401, 402, 403, 429] {
+            let verdict = Triggers::default().judge(&rejected(status));
+            assert!(verdict.failover, "{status}");
+            assert!(!verdict.retry_same, "{status}");
+            assert!(
+                matches!(verdict.health, HealthEffect::Reject(_)),
+                "{status}"
+            );
+        }
+        let off = RoutingConfig {
+            trigger_on_rejected: false,
+            ..RoutingConfig::default()
+        };
+        assert!(!Triggers::from_config(&off).judge(&rejected(401)).failover);
+    }
+
+    #[test]
+    fn the_clients_own_credential_refused_reaches_it_and_leaves_health_alone() {
+        for status in [401, 403] {
+            let verdict = Triggers::default().judge(&AttemptError::status(status));
+            assert!(!verdict.failover);
+            assert_eq!(verdict.health, HealthEffect::Neutral);
+        }
     }
 
     #[test]
@@ -205,7 +253,8 @@ mod tests {
     }
 
     #[test]
-    fn a_timed_out_rate_limited_or_unauthorized_provider_is_not_retried_for_the_same_request() {
+    fn a_timed_out_rate_limited_overloaded_or_rejected_provider_is_not_retried_for_the_same_request()
+     {
         let triggers = Triggers::default();
         assert!(
             !triggers
@@ -214,11 +263,14 @@ mod tests {
                 })
                 .retry_same
         );
-        assert!(!triggers.judge(&AttemptError::status(401)).retry_same);
-        assert!(!triggers.judge(&AttemptError::status(403)).retry_same);
+        assert!(!triggers.judge(&rejected(401)).retry_same);
         assert!(!triggers.judge(&AttemptError::status(429)).retry_same);
         assert!(!triggers.judge(&retry_after(429, 2)).retry_same);
-        assert!(triggers.judge(&AttemptError::status(503)).retry_same);
+        assert!(!triggers.judge(&AttemptError::status(503)).retry_same);
+        assert!(!triggers.judge(&AttemptError::status(529)).retry_same);
+        for status in [500, 502, 504] {
+            assert!(triggers.judge(&AttemptError::status(status)).retry_same);
+        }
     }
 
     #[test]

@@ -123,6 +123,19 @@ pub enum AttemptError {
         /// What the transport said.
         message: String,
     },
+    /// The provider refused the embedder's own credential or account: a bad or revoked key
+    /// (401, 403), an exhausted budget (402) or a spent limit (a 429 that says so). Another
+    /// provider can serve the request, so it fails over by default, and the provider leaves
+    /// rotation as `rejected` until a probe finds it accepted again. A refusal of the client's
+    /// own credential (passed through to the provider) is not this: report it as
+    /// [`AttemptError::Status`], which the client gets unchanged.
+    #[error("upstream refused the relay's credential (status {status})")]
+    Rejected {
+        /// The status code the provider answered with.
+        status: u16,
+        /// As for [`AttemptError::Status`].
+        detail: Detail,
+    },
     /// Anything else; counts against health, triggers no failover by default.
     #[error("attempt failed: {message}")]
     Other {
@@ -144,7 +157,19 @@ impl AttemptError {
     /// The status code, when the upstream answered with one.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            AttemptError::Status { status, .. } => Some(*status),
+            AttemptError::Status { status, .. } | AttemptError::Rejected { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// What the embedder attached to an error status or a refusal.
+    pub fn detail(&self) -> Option<&Detail> {
+        match self {
+            AttemptError::Status { detail, .. } | AttemptError::Rejected { detail, .. } => {
+                Some(detail)
+            }
             _ => None,
         }
     }
@@ -160,7 +185,9 @@ impl AttemptError {
     /// Why the attempt failed, as a short label.
     pub fn cause(&self) -> Cause {
         match self {
-            AttemptError::Status { status, .. } => Cause::Status(*status),
+            AttemptError::Status { status, .. } | AttemptError::Rejected { status, .. } => {
+                Cause::Status(*status)
+            }
             AttemptError::Timeout { .. } => Cause::Timeout,
             AttemptError::Connection { .. } => Cause::Connection,
             AttemptError::Other { .. } => Cause::Other,

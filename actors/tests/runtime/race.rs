@@ -29,7 +29,7 @@ fn outcomes(attempts: &[relayrace_actors::AttemptRecord]) -> Vec<(String, &'stat
 #[tokio::test(start_paused = true)]
 async fn a_trigger_error_starts_a_race_that_includes_the_primary() {
     let fake = fake()
-        .script("a", [Step::status(503), Step::ok().after(50 * MS)])
+        .script("a", [Step::status(500), Step::ok().after(50 * MS)])
         .script("b", [Step::ok().after(10 * MS)]);
     let harness = Harness::start(config(&["a", "b"]), fake).await;
     let routed = harness.handle().route("x".to_owned()).await.unwrap();
@@ -48,7 +48,7 @@ async fn a_trigger_error_starts_a_race_that_includes_the_primary() {
     assert_eq!(
         routed.report.failover,
         Some(Failover {
-            cause: Cause::Status(503),
+            cause: Cause::Status(500),
             race: Some(RaceEnd::Won)
         })
     );
@@ -163,7 +163,7 @@ async fn the_race_timeout_fires_with_the_attempts_so_far() {
     let mut config = config(&["a", "b", "c"]);
     config.routing.race_timeout = 2 * SECOND;
     let fake = fake()
-        .script("a", [Step::status(503)])
+        .script("a", [Step::status(500)])
         .script("b", [Step::hang()])
         .script("c", [Step::status(500).after(100 * MS)]);
     let harness = Harness::start(config, fake).await;
@@ -197,7 +197,7 @@ async fn the_race_timeout_fires_with_the_attempts_so_far() {
 #[tokio::test(start_paused = true)]
 async fn every_attempt_failing_returns_each_error_in_order() {
     let fake = fake()
-        .script("a", [Step::status(503)])
+        .script("a", [Step::status(500)])
         .script("b", [Step::status(529).after(10 * MS)])
         .script("c", [Step::refused().after(5 * MS)]);
     let harness = Harness::start(config(&["a", "b", "c"]), fake).await;
@@ -208,7 +208,7 @@ async fn every_attempt_failing_returns_each_error_in_order() {
     assert_eq!(
         *failover,
         Failover {
-            cause: Cause::Status(503),
+            cause: Cause::Status(500),
             race: Some(RaceEnd::AllFailed)
         }
     );
@@ -224,8 +224,8 @@ async fn every_attempt_failing_returns_each_error_in_order() {
     assert_eq!(
         errors,
         [
-            ("a".into(), "upstream answered with status 503".into()),
-            ("a".into(), "upstream answered with status 503".into()),
+            ("a".into(), "upstream answered with status 500".into()),
+            ("a".into(), "upstream answered with status 500".into()),
             ("b".into(), "upstream answered with status 529".into()),
             ("c".into(), "connection failed: connection refused".into()),
         ]
@@ -267,8 +267,8 @@ async fn failover_works_with_every_strategy() {
         config.routing.strategy = strategy;
         // Whichever provider the strategy picks first fails; the race then finds an answer.
         let fake = fake()
-            .script("a", [Step::status(503), Step::ok()])
-            .script("b", [Step::status(503), Step::ok()]);
+            .script("a", [Step::status(500), Step::ok()])
+            .script("b", [Step::status(500), Step::ok()]);
         let harness = Harness::start(config, fake).await;
         let routed = harness.handle().route("x".to_owned()).await.unwrap();
         assert!(routed.report.raced(), "{strategy}");
