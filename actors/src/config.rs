@@ -174,6 +174,9 @@ pub struct RoutingConfig {
     pub trigger_on_timeout: bool,
     /// Connection errors (refused, reset, DNS) trigger failover.
     pub trigger_on_connection_error: bool,
+    /// A provider that refused the embedder's own credential or account (a bad key, no
+    /// budget left) triggers failover.
+    pub trigger_on_rejected: bool,
     /// Seed for the `shuffle` strategy; random when absent.
     pub seed: Option<u64>,
 }
@@ -193,6 +196,7 @@ impl Default for RoutingConfig {
             trigger_statuses: DEFAULT_TRIGGER_STATUSES.to_vec(),
             trigger_on_timeout: true,
             trigger_on_connection_error: true,
+            trigger_on_rejected: true,
             seed: None,
         }
     }
@@ -209,33 +213,82 @@ impl RoutingConfig {
     }
 }
 
-/// Health thresholds of every provider.
+/// When a provider leaves rotation and how it is probed back in. Every provider shares these.
+///
+/// A provider out of rotation after failures is probed with a real request: the first probe
+/// after `probe_interval`, the next ones a 1/80 of the outage so far apart (but never closer
+/// than `probe_interval` nor further than `max_probe_interval`), each wait shortened by a random
+/// 0–25 % so that relays do not probe in step. On defaults that is a probe every 3–4 s for the
+/// first five minutes, every ~17–22 s at thirty minutes, and 23–30 s at most: with a request
+/// every 1–5 s, the primary serves again within 10 s of its recovery after an outage of up to
+/// 5 minutes, and within 35 s after a 30-minute one.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
     /// Consecutive failures that take a healthy provider out of rotation.
     pub failure_threshold: u32,
-    /// Time out of rotation before the first probe; doubles on each re-opening.
+    /// The wait before the first probe of a provider that left rotation, and the shortest wait
+    /// between two probes. (`cool_off` is accepted as its old name.)
+    #[serde(with = "humantime_serde", alias = "cool_off")]
+    pub probe_interval: Duration,
+    /// The longest wait between two probes, however long the outage. (`max_cool_off` is
+    /// accepted as its old name.)
+    #[serde(with = "humantime_serde", alias = "max_cool_off")]
+    pub max_probe_interval: Duration,
+    /// How long a probe may take to reach its commit point (the first event of a stream, or a
+    /// whole JSON answer). Past it the probe fails and its request fails over at once, so a
+    /// silent provider costs its prober this, not the first-event timeout.
     #[serde(with = "humantime_serde")]
-    pub cool_off: Duration,
-    /// Cap on the doubled cool-off.
+    pub probe_timeout: Duration,
+    /// The wait before probing a provider that refused the relay's credential or account
+    /// (`rejected`): a key is rarely fixed within seconds.
     #[serde(with = "humantime_serde")]
-    pub max_cool_off: Duration,
-    /// Requests admitted at once while half-open (probes).
+    pub rejected_probe_interval: Duration,
+    /// Probes in flight at once per provider.
     pub half_open_probes: u32,
     /// Cap on how long a 429's `retry-after` keeps a provider out of rotation.
     #[serde(with = "humantime_serde")]
     pub max_retry_after: Duration,
 }
 
+/// The share of an outage's length that the wait between two probes grows to.
+pub const PROBE_INTERVAL_SHARE: u32 = 80;
+
 impl Default for HealthConfig {
     fn default() -> Self {
         Self {
             failure_threshold: 5,
-            cool_off: Duration::from_secs(30),
-            max_cool_off: Duration::from_secs(300),
+            probe_interval: Duration::from_secs(4),
+            max_probe_interval: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(10),
+            rejected_probe_interval: Duration::from_secs(300),
             half_open_probes: 1,
             max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+impl HealthConfig {
+    /// The nominal wait before the next probe of a provider that has been out of rotation for
+    /// `outage` (before jitter).
+    pub fn probe_wait(&self, outage: Duration) -> Duration {
+        (outage / PROBE_INTERVAL_SHARE)
+            .max(self.probe_interval)
+            .min(self.max_probe_interval)
+    }
+
+    /// Every duration multiplied by `factor` (for tests that shorten time and keep the
+    /// defaults' ratios).
+    #[must_use]
+    pub fn scaled(&self, factor: f64) -> Self {
+        let scale = |d: Duration| d.mul_f64(factor);
+        Self {
+            probe_interval: scale(self.probe_interval),
+            max_probe_interval: scale(self.max_probe_interval),
+            probe_timeout: scale(self.probe_timeout),
+            rejected_probe_interval: scale(self.rejected_probe_interval),
+            max_retry_after: scale(self.max_retry_after),
+            ..self.clone()
         }
     }
 }
@@ -322,13 +375,22 @@ impl RuntimeConfig {
                 "must be at least 1",
             ));
         }
-        if health.cool_off.is_zero() {
-            errors.push(ConfigError::new("health.cool_off", "must be above zero"));
+        for (name, value) in [
+            ("probe_interval", health.probe_interval),
+            ("probe_timeout", health.probe_timeout),
+            ("rejected_probe_interval", health.rejected_probe_interval),
+        ] {
+            if value.is_zero() {
+                errors.push(ConfigError::new(
+                    format!("health.{name}"),
+                    "must be above zero",
+                ));
+            }
         }
-        if health.max_cool_off < health.cool_off {
+        if health.max_probe_interval < health.probe_interval {
             errors.push(ConfigError::new(
-                "health.max_cool_off",
-                "must not be below health.cool_off",
+                "health.max_probe_interval",
+                "must not be below health.probe_interval",
             ));
         }
         if self.supervision.event_capacity == 0 {
@@ -411,6 +473,25 @@ mod tests {
                 "health.failure_threshold"
             ]
         );
+    }
+
+    #[test]
+    fn the_probe_wait_grows_with_the_outage_between_its_bounds() {
+        let health = HealthConfig::default();
+        let wait = |secs: u64| health.probe_wait(Duration::from_secs(secs)).as_secs_f64();
+        assert_eq!(wait(0), 4.0);
+        assert_eq!(wait(300), 4.0);
+        assert_eq!(wait(600), 7.5);
+        assert_eq!(wait(1800), 22.5);
+        assert_eq!(wait(24 * 3600), 30.0);
+    }
+
+    #[test]
+    fn the_old_names_of_the_probe_settings_are_accepted() {
+        let health: HealthConfig =
+            serde_json::from_str(r#"{"cool_off": "7s", "max_cool_off": "1m"}"#).unwrap();
+        assert_eq!(health.probe_interval, Duration::from_secs(7));
+        assert_eq!(health.max_probe_interval, Duration::from_secs(60));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub(crate) struct ProviderArgs {
     pub(crate) health: HealthConfig,
     pub(crate) enabled: bool,
     pub(crate) events: EventBus,
+    /// Drives the jitter of its probe waits.
+    pub(crate) seed: u64,
 }
 
 pub(crate) struct ProviderState {
@@ -66,7 +68,7 @@ impl Actor for ProviderActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         args.standing.restart(args.enabled);
         let state = ProviderState {
-            health: Health::new(args.health.clone(), Instant::now()),
+            health: Health::new(args.health.clone(), Instant::now(), args.seed),
             enabled: args.enabled,
             myself,
             args,

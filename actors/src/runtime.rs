@@ -89,7 +89,8 @@ impl<U: Upstream> RuntimeBuilder<U> {
         }
         let events = EventBus::new(config.supervision.event_capacity);
         let (slot, router_slot) = watch::channel(None::<ActorRef<RouterMsg>>);
-        let (provider_args, seats) = providers(&config, &events);
+        let seed = config.routing.seed.unwrap_or_else(clock_seed);
+        let (provider_args, seats) = providers(&config, &events, seed.rotate_left(17));
         let strategy = config.routing.strategy;
         let (table, table_reader) = watch::channel(Arc::new(Table::new(seats.clone(), strategy)));
         let args = SupervisorArgs {
@@ -97,7 +98,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
             router: RouterArgs {
                 seats,
                 strategy,
-                seed: config.routing.seed.unwrap_or_else(clock_seed),
+                seed,
                 table: Arc::new(table),
             },
             slot,
@@ -118,6 +119,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
                 triggers,
                 failover: config.routing.failover,
                 race_timeout: config.routing.effective_race_timeout(),
+                probe_timeout: config.health.probe_timeout,
                 table: table_reader.clone(),
                 router: router_slot.clone(),
                 supervisor: supervisor.get_cell(),
@@ -185,7 +187,12 @@ impl<U: Upstream> Runtime<U> {
 
 /// Each provider's actor arguments and its seat in the routing table, joined by its standing
 /// and its view.
-fn providers(config: &RuntimeConfig, events: &EventBus) -> (Vec<ProviderArgs>, Vec<Seat>) {
+/// `seed` drives the jitter of their probe waits (each provider gets its own stream).
+fn providers(
+    config: &RuntimeConfig,
+    events: &EventBus,
+    seed: u64,
+) -> (Vec<ProviderArgs>, Vec<Seat>) {
     let mut provider_args = Vec::with_capacity(config.providers.len());
     let mut seats = Vec::with_capacity(config.providers.len());
     for (i, settings) in config.providers.iter().enumerate() {
@@ -206,6 +213,7 @@ fn providers(config: &RuntimeConfig, events: &EventBus) -> (Vec<ProviderArgs>, V
             health: config.health.clone(),
             enabled: settings.enabled,
             events: events.clone(),
+            seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         });
     }
     (provider_args, seats)

@@ -15,6 +15,9 @@ pub enum HealthState {
     HalfOpen,
     /// Out of rotation until a 429's `retry-after` elapses.
     CoolingDown,
+    /// Out of rotation: it refused the relay's credential or account (a bad key, no budget
+    /// left); probed again at a long interval.
+    Rejected,
     /// Disabled by an operator.
     Disabled,
     /// Its actor crashed more often than the restart limit allows; out of routing for good.
@@ -29,6 +32,7 @@ impl HealthState {
             HealthState::Unhealthy => "unhealthy",
             HealthState::HalfOpen => "half_open",
             HealthState::CoolingDown => "cooling_down",
+            HealthState::Rejected => "rejected",
             HealthState::Disabled => "disabled",
             HealthState::Failed => "failed",
         }

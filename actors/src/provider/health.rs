@@ -1,16 +1,21 @@
 //! A provider's health: a pure state machine fed by attempt outcomes and the clock.
 //!
 //! ```text
-//!             N consecutive failures                cool-off elapsed
-//!  Healthy ───────────────────────────▶ Unhealthy ──────────────────▶ HalfOpen
-//!   ▲  │ 429 + retry-after                  ▲        probe failed        │
-//!   │  ▼                                    └────────────────────────────┤
-//!  CoolingDown ── retry-after elapsed ──▶ Healthy ◀──── probe succeeded ─┘
+//!             N consecutive failures                probe due
+//!  Healthy ───────────────────────────▶ Unhealthy ───────────▶ HalfOpen ── probe succeeded ─▶ Healthy
+//!   ▲  │ 429 + retry-after                  ▲     probe failed    │  │
+//!   │  ▼                                    └─────────────────────┘  │ credential refused
+//!  CoolingDown ── retry-after elapsed ──▶ Healthy                    ▼
+//!                                  (any state) ── credential refused ─▶ Rejected ── probe due ─▶ HalfOpen
 //! ```
-//! The cool-off doubles on each re-opening (capped) and resets once the provider is healthy.
+//! Probes are paced by the outage's length (see [`HealthConfig`]): the wait before the next
+//! probe grows with the time since the provider left rotation, between `probe_interval` and
+//! `max_probe_interval`, shortened by a random 0–25 %. The outage ends when a probe succeeds.
 
 use std::time::Duration;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use crate::config::HealthConfig;
@@ -22,12 +27,15 @@ use crate::trigger::HealthEffect;
 pub enum Circuit {
     /// In rotation.
     Healthy,
-    /// Out of rotation after consecutive failures, until its cool-off elapses.
+    /// Out of rotation after consecutive failures, until its next probe is due.
     Unhealthy,
     /// Admits a bounded number of probe requests; one success closes it.
     HalfOpen,
     /// Out of rotation until a 429's `retry-after` elapses.
     CoolingDown,
+    /// Out of rotation because it refused the relay's credential or account, until its next
+    /// probe is due.
+    Rejected,
 }
 
 impl From<Circuit> for HealthState {
@@ -37,6 +45,7 @@ impl From<Circuit> for HealthState {
             Circuit::Unhealthy => HealthState::Unhealthy,
             Circuit::HalfOpen => HealthState::HalfOpen,
             Circuit::CoolingDown => HealthState::CoolingDown,
+            Circuit::Rejected => HealthState::Rejected,
         }
     }
 }
@@ -52,6 +61,9 @@ pub struct Transition {
     pub reason: String,
 }
 
+/// Most a probe wait is shortened by, at random.
+const JITTER: f64 = 0.25;
+
 /// The state machine. `Disabled` and `Failed` are not its states: the provider actor and the
 /// supervisor decide those above it.
 #[derive(Clone, Debug)]
@@ -60,20 +72,23 @@ pub struct Health {
     state: Circuit,
     since: Instant,
     consecutive_failures: u32,
-    reopenings: u32,
+    /// When the provider left rotation for failures; `None` while it is in rotation.
+    outage_since: Option<Instant>,
     until: Option<Instant>,
+    jitter: SmallRng,
 }
 
 impl Health {
-    /// A healthy provider as of `now`.
-    pub fn new(config: HealthConfig, now: Instant) -> Self {
+    /// A healthy provider as of `now`; `seed` drives the jitter of its probe waits.
+    pub fn new(config: HealthConfig, now: Instant, seed: u64) -> Self {
         Self {
             config,
             state: Circuit::Healthy,
             since: now,
             consecutive_failures: 0,
-            reopenings: 0,
+            outage_since: None,
             until: None,
+            jitter: SmallRng::seed_from_u64(seed),
         }
     }
 
@@ -92,30 +107,47 @@ impl Health {
         self.consecutive_failures
     }
 
-    /// When the clock next changes the state (end of cool-off or of a 429 cooldown).
+    /// When the clock next changes the state (a probe due, the end of a 429 cooldown).
     pub fn deadline(&self) -> Option<Instant> {
         self.until
     }
 
     /// Feeds the outcome of one attempt.
     pub fn record(&mut self, effect: &HealthEffect, now: Instant) -> Option<Transition> {
+        use Circuit::{CoolingDown, HalfOpen, Healthy, Rejected, Unhealthy};
         match (self.state, effect) {
             (_, HealthEffect::Neutral) => None,
-            (Circuit::Unhealthy | Circuit::HalfOpen, HealthEffect::Success) => {
+            (Unhealthy | HalfOpen | Rejected, HealthEffect::Success) => {
                 self.consecutive_failures = 0;
-                self.reopenings = 0;
-                self.move_to(Circuit::Healthy, None, now, "attempt succeeded")
+                self.outage_since = None;
+                let reason = if self.state == HalfOpen {
+                    "probe succeeded"
+                } else {
+                    "attempt succeeded"
+                };
+                self.move_to(Healthy, None, now, reason)
             }
             (_, HealthEffect::Success) => {
                 self.consecutive_failures = 0;
                 None
             }
-            (Circuit::HalfOpen, HealthEffect::Failure(why)) => {
+            // A late report of an attempt that began before the provider left rotation.
+            (Rejected, HealthEffect::Reject(_) | HealthEffect::Failure(_))
+            | (Unhealthy, HealthEffect::Failure(_)) => None,
+            (_, HealthEffect::Reject(why)) => {
+                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                let until = now + self.config.rejected_probe_interval;
+                let reason = format!(
+                    "{why}; next probe in {}",
+                    human(self.config.rejected_probe_interval)
+                );
+                self.move_to(Rejected, Some(until), now, reason)
+            }
+            (HalfOpen, HealthEffect::Failure(why)) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 self.open(now, format!("probe failed: {why}"))
             }
-            (Circuit::Unhealthy, HealthEffect::Failure(_)) => None,
-            (_, HealthEffect::Failure(why)) => {
+            (Healthy | CoolingDown, HealthEffect::Failure(why)) => {
                 self.consecutive_failures = self.consecutive_failures.saturating_add(1);
                 if self.consecutive_failures >= self.config.failure_threshold {
                     let reason = format!(
@@ -127,28 +159,30 @@ impl Health {
                     None
                 }
             }
-            (Circuit::Unhealthy, HealthEffect::Cooldown(_)) => None,
+            (Unhealthy | Rejected, HealthEffect::Cooldown(_)) => None,
             (_, HealthEffect::Cooldown(wait)) => {
                 let wait = (*wait).min(self.config.max_retry_after);
                 let until = now + wait;
-                if self.state == Circuit::CoolingDown {
+                if self.state == CoolingDown {
                     self.until = self.until.max(Some(until));
                     return None;
                 }
                 let reason = format!("rate limited, retry after {}", human(wait));
-                self.move_to(Circuit::CoolingDown, Some(until), now, reason)
+                self.move_to(CoolingDown, Some(until), now, reason)
             }
         }
     }
 
-    /// Lets the clock act: ends a cool-off (to half-open) or a cooldown (to healthy).
+    /// Lets the clock act: a probe falls due (to half-open) or a cooldown ends (to healthy).
     pub fn tick(&mut self, now: Instant) -> Option<Transition> {
         let until = self.until?;
         if now < until {
             return None;
         }
         match self.state {
-            Circuit::Unhealthy => self.move_to(Circuit::HalfOpen, None, now, "cool-off elapsed"),
+            Circuit::Unhealthy | Circuit::Rejected => {
+                self.move_to(Circuit::HalfOpen, None, now, "probe due")
+            }
             Circuit::CoolingDown => {
                 self.move_to(Circuit::Healthy, None, now, "retry-after elapsed")
             }
@@ -156,16 +190,15 @@ impl Health {
         }
     }
 
+    /// Out of rotation until the next probe, paced by how long the outage has lasted.
     fn open(&mut self, now: Instant, reason: String) -> Option<Transition> {
-        let exponent = self.reopenings.min(16);
-        let cool_off = self
-            .config
-            .cool_off
-            .saturating_mul(1 << exponent)
-            .min(self.config.max_cool_off);
-        self.reopenings = self.reopenings.saturating_add(1);
-        let reason = format!("{reason}; cool-off {}", human(cool_off));
-        self.move_to(Circuit::Unhealthy, Some(now + cool_off), now, reason)
+        let outage = now - *self.outage_since.get_or_insert(now);
+        let nominal = self.config.probe_wait(outage);
+        let shortened = nominal.mul_f64(1.0 - JITTER * self.jitter.random::<f64>());
+        // Whole milliseconds: the wait is shown to people.
+        let wait = Duration::from_millis(u64::try_from(shortened.as_millis()).unwrap_or(u64::MAX));
+        let reason = format!("{reason}; next probe in {}", human(wait));
+        self.move_to(Circuit::Unhealthy, Some(now + wait), now, reason)
     }
 
     fn move_to(
@@ -203,7 +236,7 @@ mod tests {
 
     fn health() -> (Health, Instant) {
         let now = Instant::now();
-        (Health::new(HealthConfig::default(), now), now)
+        (Health::new(HealthConfig::default(), now, 7), now)
     }
 
     fn fail_times(health: &mut Health, times: u32, now: Instant) -> Option<Transition> {
@@ -212,8 +245,12 @@ mod tests {
             .last()
     }
 
+    fn wait(health: &Health, now: Instant) -> Duration {
+        health.deadline().unwrap() - now
+    }
+
     #[test]
-    fn opens_after_five_consecutive_failures() {
+    fn opens_after_five_consecutive_failures_and_probes_within_four_seconds() {
         let (mut health, now) = health();
         assert_eq!(fail_times(&mut health, 4, now), None);
         let transition = health.record(&failure(), now).unwrap();
@@ -223,7 +260,12 @@ mod tests {
             transition.reason.contains("5 consecutive failures"),
             "{transition:?}"
         );
-        assert_eq!(health.deadline(), Some(now + 30 * SECOND));
+        assert!(
+            transition.reason.contains("next probe in"),
+            "{transition:?}"
+        );
+        let first = wait(&health, now);
+        assert!(first >= 3 * SECOND && first <= 4 * SECOND, "{first:?}");
     }
 
     #[test]
@@ -236,49 +278,109 @@ mod tests {
     }
 
     #[test]
-    fn half_open_after_the_cool_off_then_healthy_after_a_probe_succeeds() {
+    fn half_open_when_the_probe_is_due_then_healthy_after_it_succeeds() {
         let (mut health, now) = health();
         fail_times(&mut health, 5, now);
-        assert_eq!(health.tick(now + 29 * SECOND), None);
-        let half_open = health.tick(now + 30 * SECOND).unwrap();
+        let due = health.deadline().unwrap();
+        assert_eq!(health.tick(due - Duration::from_millis(1)), None);
+        let half_open = health.tick(due).unwrap();
         assert_eq!(half_open.to, Circuit::HalfOpen);
-        let healed = health
-            .record(&HealthEffect::Success, now + 31 * SECOND)
-            .unwrap();
+        let healed = health.record(&HealthEffect::Success, due + SECOND).unwrap();
         assert_eq!(
             (healed.from, healed.to),
             (Circuit::HalfOpen, Circuit::Healthy)
         );
+        assert_eq!(healed.reason, "probe succeeded");
         assert_eq!(health.consecutive_failures(), 0);
     }
 
-    #[test]
-    fn cool_off_doubles_on_each_reopening_and_is_capped() {
-        let (mut health, mut now) = health();
-        fail_times(&mut health, 5, now);
-        let mut cool_offs = Vec::new();
-        for _ in 0..6 {
-            let until = health.deadline().unwrap();
-            cool_offs.push((until - now).as_secs());
-            now = until;
+    /// Every probe fails: the waits between them, by the outage's age when each was set.
+    fn probe_waits(health: &mut Health, start: Instant, outage: Duration) -> Vec<(f64, f64)> {
+        let mut now = start;
+        let mut waits = Vec::new();
+        while now - start < outage {
+            waits.push(((now - start).as_secs_f64(), wait(health, now).as_secs_f64()));
+            now = health.deadline().unwrap();
             health.tick(now);
             assert_eq!(health.state(), Circuit::HalfOpen);
             let reopened = health.record(&failure(), now).unwrap();
             assert_eq!(reopened.to, Circuit::Unhealthy);
         }
-        assert_eq!(cool_offs, [30, 60, 120, 240, 300, 300]);
+        waits
     }
 
     #[test]
-    fn cool_off_escalation_resets_once_healthy() {
+    fn probe_waits_grow_with_the_outage_jittered_between_their_bounds() {
         let (mut health, now) = health();
         fail_times(&mut health, 5, now);
-        health.tick(now + 30 * SECOND);
-        health.record(&failure(), now + 30 * SECOND);
-        health.tick(now + 90 * SECOND);
-        health.record(&HealthEffect::Success, now + 90 * SECOND);
-        fail_times(&mut health, 5, now + 100 * SECOND);
-        assert_eq!(health.deadline(), Some(now + 130 * SECOND));
+        let waits = probe_waits(&mut health, now, Duration::from_secs(4 * 3600));
+        for &(age, wait) in &waits {
+            let nominal = (age / 80.0).clamp(4.0, 30.0);
+            assert!(
+                wait <= nominal + 1e-9 && wait >= nominal * 0.75 - 1e-3,
+                "at {age} s: waited {wait} s, nominal {nominal} s"
+            );
+        }
+        let first_five_minutes = waits.iter().filter(|(age, _)| *age < 300.0);
+        assert!(first_five_minutes.clone().all(|(_, wait)| *wait <= 4.0));
+        assert!(first_five_minutes.count() >= 75);
+        let at_half_an_hour = waits.iter().find(|(age, _)| *age >= 1800.0).unwrap();
+        assert!(at_half_an_hour.1 <= 22.5, "{at_half_an_hour:?}");
+        let distinct: std::collections::HashSet<u64> = waits
+            .iter()
+            .map(|(_, wait)| (wait * 1000.0) as u64)
+            .collect();
+        assert!(distinct.len() > waits.len() / 2, "the waits are jittered");
+    }
+
+    #[test]
+    fn the_jitter_is_reproducible_from_the_seed_and_differs_between_seeds() {
+        let run = |seed| {
+            let now = Instant::now();
+            let mut health = Health::new(HealthConfig::default(), now, seed);
+            fail_times(&mut health, 5, now);
+            probe_waits(&mut health, now, Duration::from_secs(60))
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn a_new_outage_starts_pacing_afresh() {
+        let (mut health, now) = health();
+        fail_times(&mut health, 5, now);
+        probe_waits(&mut health, now, Duration::from_secs(3600));
+        let later = health.deadline().unwrap();
+        health.tick(later);
+        health.record(&HealthEffect::Success, later);
+        assert_eq!(health.state(), Circuit::Healthy);
+        fail_times(&mut health, 5, later + SECOND);
+        assert!(wait(&health, later + SECOND) <= 4 * SECOND);
+    }
+
+    #[test]
+    fn a_refused_credential_rejects_at_once_and_probes_after_five_minutes() {
+        let (mut health, now) = health();
+        let refused = HealthEffect::Reject("upstream refused the relay's credential".into());
+        let rejected = health.record(&refused, now).unwrap();
+        assert_eq!(
+            (rejected.from, rejected.to),
+            (Circuit::Healthy, Circuit::Rejected)
+        );
+        assert!(rejected.reason.contains("next probe in 5m"), "{rejected:?}");
+        assert_eq!(health.deadline(), Some(now + 300 * SECOND));
+        // Late reports change nothing.
+        assert_eq!(health.record(&failure(), now + SECOND), None);
+        assert_eq!(health.record(&refused, now + SECOND), None);
+        let probe = health.tick(now + 300 * SECOND).unwrap();
+        assert_eq!(probe.to, Circuit::HalfOpen);
+        let again = health.record(&refused, now + 301 * SECOND).unwrap();
+        assert_eq!(again.to, Circuit::Rejected);
+        health.tick(now + 601 * SECOND);
+        let healed = health
+            .record(&HealthEffect::Success, now + 602 * SECOND)
+            .unwrap();
+        assert_eq!(healed.to, Circuit::Healthy);
     }
 
     #[test]
@@ -310,10 +412,11 @@ mod tests {
     }
 
     #[test]
-    fn failures_while_unhealthy_do_not_extend_the_cool_off() {
+    fn failures_while_unhealthy_do_not_move_the_next_probe() {
         let (mut health, now) = health();
         fail_times(&mut health, 5, now);
+        let due = health.deadline();
         assert_eq!(fail_times(&mut health, 3, now + SECOND), None);
-        assert_eq!(health.deadline(), Some(now + 30 * SECOND));
+        assert_eq!(health.deadline(), due);
     }
 }
