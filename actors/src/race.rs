@@ -66,6 +66,7 @@ pub(crate) struct RaceArgs<U: Upstream> {
     pub(crate) request: Arc<U::Request>,
     pub(crate) targets: Vec<Target>,
     pub(crate) triggers: Triggers,
+    pub(crate) probe_timeout: Duration,
     pub(crate) reply: oneshot::Sender<Finish<U::Response>>,
     pub(crate) live: Live,
 }
@@ -119,6 +120,7 @@ impl<U: Upstream> Actor for RaceActor<U> {
                 upstream: args.upstream.clone(),
                 request: args.request.clone(),
                 triggers: args.triggers.clone(),
+                probe_timeout: args.probe_timeout,
                 race: myself.clone(),
                 live: args.live.clone(),
             };
@@ -261,6 +263,7 @@ pub(crate) struct AttemptArgs<U: Upstream> {
     upstream: Arc<U>,
     request: Arc<U::Request>,
     triggers: Triggers,
+    probe_timeout: Duration,
     race: ActorRef<RaceMsg<U>>,
     live: Live,
 }
@@ -308,9 +311,8 @@ impl<U: Upstream> Actor for AttemptActor<U> {
         let (Some(args), Some(outcome)) = (state.args.take(), state.outcome.as_ref()) else {
             return Ok(());
         };
-        let result = args
-            .upstream
-            .attempt(outcome.provider(), args.request.clone())
+        let result = outcome
+            .run(&*args.upstream, args.request.clone(), args.probe_timeout)
             .await;
         if let Some(outcome) = state.outcome.take() {
             let latency = outcome.elapsed();

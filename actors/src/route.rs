@@ -3,7 +3,8 @@
 //! 1. **eligible**: the routing table as published (every provider, for now);
 //! 2. **primary**: the first in rotation by priority under `failover`, read from the providers'
 //!    views without a message; otherwise the router's strategy picks it;
-//! 3. **attempt**: [`Upstream::attempt`] in the caller's task, never in an actor's mailbox;
+//! 3. **attempt**: [`Upstream::attempt`] in the caller's task, never in an actor's mailbox (a
+//!    probe of a half-open provider is bounded by the probe timeout);
 //! 4. **verdict**: the triggers judge a failure once (fail over? health effect? may the same
 //!    provider race again?), and the outcome goes to the provider;
 //! 5. **race**: every other provider in rotation races (the primary too, if the verdict allows
@@ -33,6 +34,7 @@ pub(crate) struct RoutePath<U: Upstream> {
     pub(crate) triggers: Triggers,
     pub(crate) failover: bool,
     pub(crate) race_timeout: Duration,
+    pub(crate) probe_timeout: Duration,
     pub(crate) table: watch::Receiver<Arc<Table>>,
     pub(crate) router: RouterSlot,
     pub(crate) supervisor: ActorCell,
@@ -49,7 +51,9 @@ impl<U: Upstream> RoutePath<U> {
         let primary = self.primary(&table).await?;
         let attempt = OutcomeGuard::start(primary);
         let provider = attempt.provider().clone();
-        let result = self.upstream.attempt(&provider, request.clone()).await;
+        let result = attempt
+            .run(&*self.upstream, request.clone(), self.probe_timeout)
+            .await;
         let latency = attempt.elapsed();
         let error = match result {
             Ok(response) => {
@@ -148,6 +152,7 @@ impl<U: Upstream> RoutePath<U> {
             request,
             targets: racers,
             triggers: self.triggers.clone(),
+            probe_timeout: self.probe_timeout,
             reply,
             live: self.live.clone(),
         };

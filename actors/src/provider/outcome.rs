@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::message::{ProviderMsg, Reported};
 use super::standing::Standing;
 use super::view::Target;
-use crate::upstream::Provider;
+use crate::upstream::{AttemptError, Provider, Upstream};
 
 /// One attempt in flight on an admitted provider. Reports its outcome once; reports a
 /// cancellation if dropped unfinished (a killed race actor, a dropped request future). Its
@@ -35,6 +35,25 @@ impl OutcomeGuard {
     /// Who is tried.
     pub(crate) fn provider(&self) -> &Provider {
         &self.target.provider
+    }
+
+    /// Performs the attempt. A probe gets `probe_timeout` to reach its commit point; past it,
+    /// it is a timeout (its request fails over, and the provider stays out of rotation).
+    pub(crate) async fn run<U: Upstream>(
+        &self,
+        upstream: &U,
+        request: std::sync::Arc<U::Request>,
+        probe_timeout: Duration,
+    ) -> Result<U::Response, AttemptError> {
+        let attempt = upstream.attempt(&self.target.provider, request);
+        if !self.target.is_probe() {
+            return attempt.await;
+        }
+        tokio::time::timeout(probe_timeout, attempt)
+            .await
+            .unwrap_or(Err(AttemptError::Timeout {
+                phase: "the probe's answer",
+            }))
     }
 
     /// Time since the attempt started.

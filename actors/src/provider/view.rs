@@ -101,7 +101,7 @@ impl Seat {
             provider: self.provider.clone(),
             actor,
             standing: self.standing.clone(),
-            _probe: permit,
+            probe: permit,
         })
     }
 
@@ -142,5 +142,12 @@ pub(crate) struct Target {
     pub(crate) provider: Provider,
     pub(crate) actor: ActorRef<ProviderMsg>,
     pub(crate) standing: Standing,
-    _probe: Option<OwnedSemaphorePermit>,
+    probe: Option<OwnedSemaphorePermit>,
+}
+
+impl Target {
+    /// Whether this attempt is a probe of a half-open provider.
+    pub(crate) fn is_probe(&self) -> bool {
+        self.probe.is_some()
+    }
 }

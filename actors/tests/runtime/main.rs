@@ -10,6 +10,7 @@
 mod health;
 mod load;
 mod race;
+mod recovery;
 mod routing;
 mod supervision;
 
