@@ -51,9 +51,12 @@ reference() {
 reference 08b "post-commit failure recorded against the provider's health" \
   "the provider's health records a stream that broke after the commit" \
   tests/relay/streaming.rs --test relay streaming::a_post_commit_failure_counts_against_the_providers_health
-reference 13b "401 with the default triggers" \
-  "401/403 do not fail over by default (issue 3): the error reaches the client unchanged" \
-  tests/relay/failover.rs --test relay failover::client_errors_reach_the_client_unchanged_without_failover
+reference 13b "401/403 from a provider in \`auth: passthrough\` mode" \
+  "the client's own credential was refused: the error reaches the client unchanged, health is left alone" \
+  tests/relay/failover.rs --test relay failover::with_passthrough_a_refused_client_credential_reaches_the_client_and_health_is_untouched
+reference 13c "a refused relay key with nobody else to serve" \
+  "a 502 that says the relay's credential was refused, never a 401 the client would take for its own" \
+  tests/relay/failover.rs --test relay failover::a_refused_relay_key_alone_is_a_502_that_says_so_not_a_401
 reference 16b "every provider unreachable (connection refused)" \
   "a clean, bounded error" \
   tests/relay/failover.rs --test relay failover::every_provider_unreachable_is_a_clean_502

@@ -75,7 +75,9 @@ impl ApiError {
     ///
     /// No healthy provider → 503; every attempt failed → the last upstream HTTP error among the
     /// attempts, replayed (so a client still sees a 429 and its `retry-after`), else 502; a
-    /// non-failover error → that error; race timeout → 504.
+    /// non-failover error → that error; race timeout → 504. A provider's refusal of the relay's
+    /// own credential is never replayed: the client's credential is fine, and a 401 would tell
+    /// it otherwise; it is a 502 that says so.
     pub fn from_route(error: &RouteError) -> Self {
         match error {
             RouteError::NoProviders | RouteError::AllUnhealthy => Self::new(

@@ -9,7 +9,7 @@ mod messages;
 mod relay_body;
 mod status;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ pub struct AppSettings {
     pub body_read_timeout: Duration,
     /// Every provider's name, in configured order.
     pub providers: Vec<String>,
+    /// Each provider's key variable (`api_key_env`), by provider name: the log line of a
+    /// provider that refuses its key names it.
+    pub key_vars: BTreeMap<String, String>,
     /// Models served, with the provider serving each (`GET /v1/models`).
     pub models: Vec<(String, String)>,
 }
@@ -76,6 +79,7 @@ impl AppState {
             &settings.providers,
             settings.event_capacity,
             settings.known_models.clone(),
+            settings.key_vars.clone(),
         );
         Self {
             inner: Arc::new(Inner {

@@ -72,6 +72,11 @@ impl Relay {
                 .iter()
                 .map(|p| p.config.name.clone())
                 .collect(),
+            key_vars: resolved
+                .providers
+                .iter()
+                .filter_map(|p| Some((p.config.name.clone(), p.config.api_key_env.clone()?)))
+                .collect(),
             models,
         };
         let state = AppState::new(runtime.handle(), settings);

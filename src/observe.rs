@@ -19,7 +19,7 @@ mod outcome;
 mod request_outcome;
 mod samples;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -70,15 +70,17 @@ impl Observer {
     /// Observers over `router` and its `providers`; a watcher may fall `capacity` failover
     /// events behind before it misses some. `models` are the model names metrics label as
     /// themselves (any other is `other`, so clients cannot grow the label set). Spawns the
-    /// upkeep task (call within a Tokio runtime).
+    /// upkeep task (call within a Tokio runtime). `key_vars` name each provider's key
+    /// variable, for the log line of a provider that refuses its key.
     pub fn start(
         router: RouterHandle<RelayUpstream>,
         providers: &[String],
         capacity: usize,
         models: HashSet<String>,
+        key_vars: BTreeMap<String, String>,
     ) -> Self {
         let metrics = Metrics::new(providers, &models);
-        let upkeep = ledger::start_upkeep(router.clone(), metrics.clone());
+        let upkeep = ledger::start_upkeep(router.clone(), metrics.clone(), key_vars);
         Observer {
             inner: Arc::new(Inner {
                 router,

@@ -48,6 +48,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
 
 #[tokio::test]
 async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_forge_log_lines() {
+    // A provider that refuses the relay's key is logged with its key variable, never the key.
     let capture = Capture::default();
     // The relay's own text format, every level.
     let subscriber = tracing_subscriber::fmt()
@@ -59,11 +60,13 @@ async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_for
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
+    let refusing = fault("status=401,message=invalid x-api-key").await;
     let failing = fault("status=503").await;
     let answering = fault("ok").await;
     let relay = TestRelay::start_with_env(
         &yaml(
             &[
+                Upstream::at("refusing", &refusing),
                 Upstream::at("failing", &failing),
                 Upstream::at("answering", &answering),
             ],
@@ -115,6 +118,18 @@ async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_for
     assert!(
         !logs.lines().any(|line| line.starts_with("FORGED")),
         "a client's model forged a log line"
+    );
+    // The provider that refused the relay's key is named once, with its key variable.
+    let rejected: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("refused the relay's key"))
+        .collect();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0].contains(r#"provider="refusing""#)
+            && rejected[0].contains(r#"env_var="TEST_PROVIDER_KEY""#),
+        "{}",
+        rejected[0]
     );
     for secret in [PROVIDER_KEY, RELAY_KEY] {
         assert!(!logs.contains(secret), "a key leaked into the logs");

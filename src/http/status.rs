@@ -61,6 +61,7 @@ fn status_row(row: ProviderSnapshot, traffic: Traffic) -> StatusProvider {
         HealthState::Healthy | HealthState::CoolingDown => "closed",
         HealthState::Unhealthy => "open",
         HealthState::HalfOpen => "half_open",
+        HealthState::Rejected => "rejected",
         HealthState::Disabled => "disabled",
         HealthState::Failed => "failed",
     };

@@ -3,11 +3,11 @@
 //! anyone, and that `/status` reads. A task beside it keeps the health gauges in step with the
 //! runtime's events and runs the metrics upkeep.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use relayrace_actors::{EventsError, HealthEvents, RouterHandle};
+use relayrace_actors::{EventsError, HealthEvents, HealthState, RouterHandle};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -125,9 +125,10 @@ impl Ledger {
 pub(crate) fn start_upkeep(
     router: RouterHandle<RelayUpstream>,
     metrics: Metrics,
+    key_vars: BTreeMap<String, String>,
 ) -> oneshot::Sender<()> {
     let (alive, dropped) = oneshot::channel();
-    tokio::spawn(upkeep(dropped, router, metrics));
+    tokio::spawn(upkeep(dropped, router, metrics, key_vars));
     alive
 }
 
@@ -135,6 +136,7 @@ async fn upkeep(
     mut dropped: oneshot::Receiver<()>,
     router: RouterHandle<RelayUpstream>,
     metrics: Metrics,
+    key_vars: BTreeMap<String, String>,
 ) {
     let mut health = Some(router.subscribe());
     resync(&router, &metrics).await;
@@ -143,7 +145,12 @@ async fn upkeep(
         tokio::select! {
             _ = &mut dropped => break,
             event = next_health(&mut health) => match event {
-                Ok(event) => metrics.health_changed(event.provider.name(), event.from, event.to),
+                Ok(event) => {
+                    metrics.health_changed(event.provider.name(), event.from, event.to);
+                    if event.to == HealthState::Rejected {
+                        log_rejected(event.provider.name(), &key_vars);
+                    }
+                }
                 Err(EventsError::Lagged { .. }) => resync(&router, &metrics).await,
                 Err(EventsError::Closed) => health = None,
             },
@@ -158,6 +165,23 @@ async fn next_health(
     match events {
         Some(events) => events.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The one line that tells the operator which key to fix: the provider and its key variable,
+/// never the key.
+fn log_rejected(provider: &str, key_vars: &BTreeMap<String, String>) {
+    match key_vars.get(provider) {
+        Some(env_var) => tracing::warn!(
+            provider,
+            env_var = env_var.as_str(),
+            "provider refused the relay's key or account; check the key in this variable \
+             and the account's budget"
+        ),
+        None => tracing::warn!(
+            provider,
+            "provider refused the relay's credential or account (it has no api_key_env)"
+        ),
     }
 }
 

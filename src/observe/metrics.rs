@@ -49,11 +49,12 @@ const OVERHEAD: &str = "relayrace_overhead_seconds";
 const WATCHER_MISSED: &str = "relayrace_watcher_missed_events_total";
 
 /// Every health state, for the one-hot `relayrace_provider_health` gauge.
-const STATES: [HealthState; 6] = [
+const STATES: [HealthState; 7] = [
     HealthState::Healthy,
     HealthState::Unhealthy,
     HealthState::HalfOpen,
     HealthState::CoolingDown,
+    HealthState::Rejected,
     HealthState::Disabled,
     HealthState::Failed,
 ];

@@ -9,6 +9,15 @@ use relayrace_actors::{AttemptError, Detail};
 
 use crate::anthropic::{error_body, error_type_for_status};
 
+/// What an error message says when the account behind a key cannot be served until someone
+/// acts (lower case).
+const ACCOUNT_EXHAUSTED: [&str; 4] = [
+    "spend limit",
+    "api usage limits",
+    "credit balance",
+    "insufficient balance",
+];
+
 /// Longest upstream message copied into a synthesised error body.
 const MAX_MESSAGE_CHARS: usize = 500;
 
@@ -55,12 +64,46 @@ impl UpstreamFailure {
         }
     }
 
-    /// This failure as an attempt error.
+    /// This failure as an attempt error, from a provider that uses the relay's own credential:
+    /// a refusal of it ([`refuses_account`](Self::refuses_account)) is
+    /// [`AttemptError::Rejected`] (fail over, the provider leaves rotation), anything else
+    /// [`AttemptError::Status`].
     pub fn into_attempt_error(self, retry_after: Option<Duration>) -> AttemptError {
+        if self.refuses_account() {
+            return AttemptError::Rejected {
+                status: self.status.as_u16(),
+                detail: Detail::new(self),
+            };
+        }
+        self.into_client_error(retry_after)
+    }
+
+    /// This failure as an attempt error, from a provider that was sent the client's own
+    /// credential (`auth: passthrough`): a refusal is about the client's credential, so it is
+    /// an [`AttemptError::Status`] that reaches the client unchanged.
+    pub fn into_client_error(self, retry_after: Option<Duration>) -> AttemptError {
         AttemptError::Status {
             status: self.status.as_u16(),
             retry_after,
             detail: Detail::new(self),
+        }
+    }
+
+    /// Whether the answer refuses the credential or the account behind it: 401, 402, 403, or
+    /// a 400 or 429 whose message says a spend limit, the usage limits or the balance ran out
+    /// (Anthropic: "would exceed your account's monthly spend limit", "reached your specified
+    /// workspace API usage limits", "credit balance is too low"). Such a 429 is no transient
+    /// rate limit: retrying it soon cannot succeed.
+    pub fn refuses_account(&self) -> bool {
+        match self.status.as_u16() {
+            401..=403 => true,
+            400 | 429 => error_message(&self.body).is_some_and(|message| {
+                let message = message.to_ascii_lowercase();
+                ACCOUNT_EXHAUSTED
+                    .iter()
+                    .any(|phrase| message.contains(phrase))
+            }),
+            _ => false,
         }
     }
 }
@@ -94,6 +137,12 @@ fn is_anthropic_error(body: &[u8]) -> bool {
                 .pointer("/error/type")
                 .is_some_and(|kind| kind.is_string())
     })
+}
+
+/// The `error.message` of an Anthropic error body.
+fn error_message(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    Some(value.pointer("/error/message")?.as_str()?.to_owned())
 }
 
 /// What a non-Anthropic error body says: `error.message`, `message`, or `error` as a string.
@@ -145,6 +194,62 @@ mod tests {
         assert_eq!(retry_after(&later, now), Some(Duration::from_secs(30)));
         let earlier = with_retry_after("Sun, 06 Nov 1994 08:00:00 GMT");
         assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
+    }
+
+    fn answer(status: u16, error_type: &str, message: &str) -> UpstreamFailure {
+        let body = Bytes::from(error_body(error_type, message));
+        UpstreamFailure::from_upstream(
+            StatusCode::from_u16(status).unwrap(),
+            HeaderMap::new(),
+            body,
+        )
+    }
+
+    #[test]
+    fn a_refused_key_or_an_exhausted_account_is_a_rejection() {
+        for status in [401, 402, 403] {
+            let error = answer(status, "authentication_error", "invalid x-api-key")
+                .into_attempt_error(None);
+            assert!(matches!(error, AttemptError::Rejected { .. }), "{status}");
+        }
+        for (status, message) in [
+            (
+                429,
+                "This request would exceed your account's monthly spend limit. Please try again later.",
+            ),
+            (
+                400,
+                "You have reached your specified workspace API usage limits. You will regain access on 2026-09-01 at 00:00 UTC.",
+            ),
+            (
+                400,
+                "Your credit balance is too low to access the Anthropic API.",
+            ),
+        ] {
+            let error = answer(status, "rate_limit_error", message).into_attempt_error(None);
+            assert!(matches!(error, AttemptError::Rejected { .. }), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_plain_rate_limit_or_bad_request_is_no_rejection() {
+        let limited = answer(
+            429,
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+        )
+        .into_attempt_error(Some(Duration::from_secs(3)));
+        assert!(matches!(limited, AttemptError::Status { status: 429, .. }));
+        let bad =
+            answer(400, "invalid_request_error", "prompt is too long").into_attempt_error(None);
+        assert!(matches!(bad, AttemptError::Status { status: 400, .. }));
+    }
+
+    #[test]
+    fn a_refusal_of_the_clients_own_credential_is_the_clients() {
+        let error =
+            answer(401, "authentication_error", "invalid x-api-key").into_client_error(None);
+        assert!(matches!(error, AttemptError::Status { status: 401, .. }));
     }
 
     #[test]

@@ -128,7 +128,8 @@ impl HttpProvider {
             return Err(UpstreamFailure::bad_gateway(&message).into_attempt_error(None));
         }
         if !status.is_success() {
-            return Err(error_answer(response, first_event_by).await);
+            let passthrough = matches!(self.auth, Auth::Passthrough);
+            return Err(error_answer(response, first_event_by, passthrough).await);
         }
         let headers = relayed_headers(response.headers());
         if !request.stream {
@@ -340,7 +341,12 @@ async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> 
 }
 
 /// A non-2xx answer as an attempt error, its body read within `read_by` (capped at 1 MiB).
-async fn error_answer(response: Response<Incoming>, read_by: Instant) -> AttemptError {
+/// With `passthrough`, a refused credential is the client's own, not the relay's.
+async fn error_answer(
+    response: Response<Incoming>,
+    read_by: Instant,
+    passthrough: bool,
+) -> AttemptError {
     let status = response.status();
     let headers = relayed_headers(response.headers());
     let retry_after = failure::retry_after(response.headers(), SystemTime::now());
@@ -353,7 +359,12 @@ async fn error_answer(response: Response<Incoming>, read_by: Instant) -> Attempt
         }
     }
     read.truncate(MAX_ERROR_BODY);
-    UpstreamFailure::from_upstream(status, headers, read.freeze()).into_attempt_error(retry_after)
+    let failure = UpstreamFailure::from_upstream(status, headers, read.freeze());
+    if passthrough {
+        failure.into_client_error(retry_after)
+    } else {
+        failure.into_attempt_error(retry_after)
+    }
 }
 
 /// The client for the provider at `base`: pooled connections (at most

@@ -102,10 +102,32 @@ async fn fails_over_when_the_primary_refuses_connections() {
 
 #[tokio::test]
 async fn client_errors_reach_the_client_unchanged_without_failover() {
-    for status in [400, 401] {
-        let scenario = format!("status={status},message=prompt is too long");
+    let primary = fault("status=400,message=prompt is too long").await;
+    let fallback = fault("ok").await;
+    let relay = TestRelay::start(&yaml(
+        &[
+            Upstream::at("primary", &primary),
+            Upstream::at("fallback", &fallback),
+        ],
+        "",
+    ))
+    .await;
+    let response = relay.post(&message(false)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(header(&response, "x-relayrace-attempts"), "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["message"], "prompt is too long");
+    assert_eq!(fallback.attempt_count(), 0, "a 400 must not fail over");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_relay_key_fails_over_and_rejects_the_provider() {
+    for status in [401, 403, 402] {
+        let scenario = format!("status={status},message=invalid x-api-key");
         let primary = fault(&scenario).await;
-        let fallback = fault("ok").await;
+        let fallback = fault("ok,name=fallback").await;
         let relay = TestRelay::start(&yaml(
             &[
                 Upstream::at("primary", &primary),
@@ -114,13 +136,66 @@ async fn client_errors_reach_the_client_unchanged_without_failover() {
             "",
         ))
         .await;
-        let response = relay.post(&message(false)).send().await.unwrap();
-        assert_eq!(response.status().as_u16(), status);
-        assert_eq!(header(&response, "x-relayrace-attempts"), "1");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["type"], "error");
-        assert_eq!(body["error"]["message"], "prompt is too long");
+        for _ in 0..3 {
+            let response = relay.post(&message(false)).send().await.unwrap();
+            assert_eq!(header(&response, "x-relayrace-provider"), "fallback");
+            complete_message(response).await;
+        }
+        assert_eq!(
+            primary.attempt_count(),
+            1,
+            "{status}: out of rotation at once"
+        );
+        let status_page = relay.get_json("/status").await;
+        let row = &status_page["providers"][0];
+        assert_eq!(row["name"], "primary");
+        assert_eq!(row["state"], "rejected", "{status}: {row}");
+        relay.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_relay_key_alone_is_a_502_that_says_so_not_a_401() {
+    let primary = fault("status=401,message=invalid x-api-key").await;
+    let relay = TestRelay::start(&yaml(&[Upstream::at("primary", &primary)], "")).await;
+    let response = relay.post(&message(false)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "api_error");
+    let text = body["error"]["message"].as_str().unwrap();
+    assert!(text.contains("refused the relay's credential"), "{text}");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn with_passthrough_a_refused_client_credential_reaches_the_client_and_health_is_untouched() {
+    for status in [401, 403] {
+        let primary = fault(&format!("status={status},message=invalid x-api-key")).await;
+        let fallback = fault("ok").await;
+        let yaml = format!(
+            "providers:\n  - name: primary\n    type: anthropic\n    base_url: {}\n    \
+             auth: passthrough\n    priority: 1\n  - name: fallback\n    type: \
+             anthropic_compatible\n    base_url: {}\n    priority: 2\n",
+            primary.url(),
+            fallback.url()
+        );
+        let relay = TestRelay::start(&yaml).await;
+        for _ in 0..6 {
+            let response = relay
+                .post(&message(false))
+                .header("x-api-key", "sk-ant-client-own-key")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), status);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["message"], "invalid x-api-key");
+        }
         assert_eq!(fallback.attempt_count(), 0, "{status} must not fail over");
+        let status_page = relay.get_json("/status").await;
+        let row = &status_page["providers"][0];
+        assert_eq!(row["state"], "healthy", "{row}");
+        assert_eq!(row["consecutive_failures"], 0, "{row}");
         relay.stop().await;
     }
 }

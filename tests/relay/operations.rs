@@ -16,7 +16,7 @@ async fn status_follows_a_failure_and_the_recovery() {
             Upstream::at("primary", &primary),
             Upstream::at("fallback", &fallback),
         ],
-        "health:\n  failure_threshold: 1\n  cool_off: 300ms\n",
+        "health:\n  failure_threshold: 1\n  probe_interval: 300ms\n",
     ))
     .await;
     let mut events = relay.router.subscribe();

@@ -149,9 +149,12 @@ fn environment_errors_name_the_variable() {
     assert_eq!(path, "server.listen");
     assert!(reason.contains("RELAYRACE__SERVER__LISTEN"), "{reason}");
 
-    let (path, reason) = rejected(EXAMPLE, &[("RELAYRACE__HEALTH__COOL_OFF", "soon")]);
-    assert_eq!(path, "health.cool_off");
-    assert!(reason.contains("RELAYRACE__HEALTH__COOL_OFF"), "{reason}");
+    let (path, reason) = rejected(EXAMPLE, &[("RELAYRACE__HEALTH__PROBE_INTERVAL", "soon")]);
+    assert_eq!(path, "health.probe_interval");
+    assert!(
+        reason.contains("RELAYRACE__HEALTH__PROBE_INTERVAL"),
+        "{reason}"
+    );
 }
 
 #[test]

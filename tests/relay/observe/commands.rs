@@ -19,7 +19,7 @@ async fn the_status_and_watch_commands_read_a_running_relay() {
             Upstream::at("primary", &primary),
             Upstream::at("fallback", &fallback),
         ],
-        "health:\n  failure_threshold: 1\n  cool_off: 1m\n",
+        "health:\n  failure_threshold: 1\n  probe_interval: 1m\n  max_probe_interval: 1m\n",
     ))
     .await;
     let target = Target::new(&relay.url, Some(Secret::new("unused-without-auth")));

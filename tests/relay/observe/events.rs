@@ -20,7 +20,7 @@ async fn two_watchers_see_a_failing_provider_leave_and_return_in_order() {
             Upstream::at("primary", &primary),
             Upstream::at("fallback", &fallback),
         ],
-        "health:\n  failure_threshold: 1\n  cool_off: 300ms\n",
+        "health:\n  failure_threshold: 1\n  probe_interval: 300ms\n",
     ))
     .await;
     let mut first = Watcher::connect(&relay.client, &relay.url, None).await;

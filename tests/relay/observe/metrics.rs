@@ -19,7 +19,7 @@ async fn metrics_parse_as_prometheus_text_and_count_the_requests_made() {
             Upstream::at("b", &b),
             Upstream::at("c", &c),
         ],
-        "health:\n  failure_threshold: 1\n  cool_off: 1m\n",
+        "health:\n  failure_threshold: 1\n  probe_interval: 1m\n  max_probe_interval: 1m\n",
     ))
     .await;
     for stream in [false, false, false, true] {
