@@ -28,7 +28,7 @@ use relayrace_actors::{AttemptError, Provider, Upstream};
 use crate::config::{ResolvedProvider, Secret};
 
 pub use failure::UpstreamFailure;
-pub use stream::{EventStream, StreamError};
+pub use stream::{EventStream, StreamError, StreamStats};
 
 /// The API endpoints relayed upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -71,6 +71,16 @@ impl StreamError {
 /// How many bytes of frames that arrived together go out as one chunk, at most.
 const BURST_BYTES: usize = 64 * 1024;
 
+/// What the relay left out of a committed stream, or added to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Events whose data was not valid JSON: dropped, never relayed.
+    pub dropped_events: u64,
+    /// The upstream ended cleanly after its final `message_delta` without `message_stop`, and
+    /// the relay appended one.
+    pub repaired_ending: bool,
+}
+
 type BoxFrames = Pin<Box<dyn Stream<Item = Result<Frame, StreamError>> + Send>>;
 
 /// The SSE frames of a committed stream, as chunks of complete raw frames: each frame as soon
@@ -89,6 +99,7 @@ pub struct EventStream {
     idle_timer: Pin<Box<Sleep>>,
     deadline: Pin<Box<Sleep>>,
     state: State,
+    stats: StreamStats,
 }
 
 enum State {
@@ -111,7 +122,13 @@ impl EventStream {
             idle_timer: Box::pin(sleep(idle)),
             deadline: Box::pin(sleep_until(deadline)),
             state: State::Open,
+            stats: StreamStats::default(),
         }
+    }
+
+    /// What was dropped from the stream or appended to it so far.
+    pub fn stats(&self) -> StreamStats {
+        self.stats
     }
 
     fn finish(
