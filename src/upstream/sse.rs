@@ -148,11 +148,6 @@ impl Frame {
         }
     }
 
-    /// What kind of event this is (see [`Reading::kind`]).
-    pub fn kind(&self) -> Option<Cow<'_, str>> {
-        self.read().kind
-    }
-
     /// A field's text; the parse only keeps ranges of valid UTF-8 lines.
     fn text(&self, range: Range<usize>) -> Option<&str> {
         std::str::from_utf8(self.raw.get(range)?).ok()
