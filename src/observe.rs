@@ -39,7 +39,7 @@ pub(crate) use request_outcome::RequestOutcome;
 use event::{AttemptSummary, Failover, millis, rfc3339};
 use ledger::Ledger;
 
-use crate::upstream::RelayUpstream;
+use crate::upstream::{RelayUpstream, StreamStats};
 
 /// The observers of one relay. Cheap to clone.
 #[derive(Clone)]
@@ -181,6 +181,9 @@ impl Observer {
             self.inner
                 .ledger
                 .answered(provider, total, answer.first_event);
+            if answer.stream != StreamStats::default() {
+                self.inner.metrics.stream_repaired(provider, answer.stream);
+            }
         }
     }
 }
@@ -197,6 +200,8 @@ pub(crate) struct Answer<'a> {
     pub(crate) total: Duration,
     /// The winner's time to its commit point.
     pub(crate) first_event: Option<Duration>,
+    /// What its stream dropped or appended (nothing for an answer that was not a stream).
+    pub(crate) stream: StreamStats,
 }
 
 impl std::fmt::Debug for Observer {

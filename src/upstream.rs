@@ -2,8 +2,10 @@
 //!
 //! An attempt returns `Ok` only at its commit point: a 2xx status and, for a stream, a first
 //! event that is not an error. Until then every failure is an [`AttemptError`] the runtime may
-//! fail over on, because nothing has reached the client yet. After the commit, a stream's
-//! failures surface as [`StreamError`]s from the [`EventStream`].
+//! fail over on, because nothing has reached the client yet (a first event whose data is not
+//! JSON is one: a 502). After the commit, a stream's failures surface as [`StreamError`]s from
+//! the [`EventStream`], which also drops events that are not JSON and appends a `message_stop`
+//! the upstream left out after its final `message_delta` ([`StreamStats`] counts both).
 //!
 //! Providers: `anthropic` and `anthropic_compatible` over HTTP (`http`), and `simulated`, in
 //! process (`simulated`). Both build their streams with [`EventStream::new`], so idle and total
@@ -28,7 +30,7 @@ use relayrace_actors::{AttemptError, Provider, Upstream};
 use crate::config::{ResolvedProvider, Secret};
 
 pub use failure::UpstreamFailure;
-pub use stream::{EventStream, StreamError};
+pub use stream::{EventStream, StreamError, StreamStats};
 
 /// The API endpoints relayed upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,9 @@ use super::relay_body::{RequestLog, relay_stream};
 use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observe::{Answer, RequestFacts, RequestOutcome, RouteSummary};
-use crate::upstream::{ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
+use crate::upstream::{
+    ClientCredential, Endpoint, RelayRequest, ResponseBody, StreamStats, UpstreamResponse,
+};
 
 /// Client headers that go upstream; everything else (credentials, hop-by-hop, host) stays.
 const FORWARDED: [&str; 5] = [
@@ -56,6 +58,7 @@ pub(super) async fn relay(
                 outcome: RequestOutcome::Rejected,
                 total: started.elapsed(),
                 first_event: None,
+                stream: StreamStats::default(),
             });
             return with_request_id(error.into_response(), &request_id);
         }
@@ -236,6 +239,7 @@ fn respond(state: &AppState, routed: Routed<UpstreamResponse>, log: RequestLog) 
                 attempts,
                 status.as_u16(),
                 RequestOutcome::Ok,
+                StreamStats::default(),
             );
             Body::from(bytes)
         }
@@ -272,6 +276,7 @@ fn fail(error: &RouteError, log: RequestLog) -> Response {
         attempts,
         api_error.status().as_u16(),
         RequestOutcome::Error,
+        StreamStats::default(),
     );
     let mut response = api_error.into_response();
     response

@@ -1,7 +1,9 @@
 //! The body of a streamed answer: the winner's SSE frames, piped one by one as they arrive.
 //! If the upstream fails after the commit point (cut, silent past the idle timeout, total
 //! timeout), the client gets an Anthropic `event: error` frame and the stream ends — never a
-//! truncated answer that looks complete — and the provider's health records the failure.
+//! truncated answer that looks complete — and the provider's health records the failure. What
+//! the stream repaired on the way (events that were not JSON dropped, a missing `message_stop`
+//! appended) goes into the request's log line and metrics.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::anthropic::error_body;
 use crate::observe::{Answer, InFlight, Observer, RequestOutcome};
-use crate::upstream::{EventStream, RelayUpstream, StreamError};
+use crate::upstream::{EventStream, RelayUpstream, StreamError, StreamStats};
 
 /// The request's one log line and its metrics, written when the answer is complete. The
 /// request counts as in flight until this drops.
@@ -31,16 +33,20 @@ pub(super) struct RequestLog {
 }
 
 impl RequestLog {
+    /// Logs the request's line and records its metrics; `stream` says what its stream (if it
+    /// was one) dropped or appended.
     pub(super) fn finish(
         &self,
         provider: &str,
         attempts: usize,
         status: u16,
         outcome: RequestOutcome,
+        stream: StreamStats,
     ) {
         let total = self.started.elapsed();
         // The model is the client's: a string field, written quoted and escaped, so it cannot
         // break the line or forge another. The relay's own strings go as they are (Display).
+        // `dropped_events` is left out (`None`) unless some were.
         tracing::info!(
             request_id = %self.request_id,
             model = self.model.as_str(),
@@ -49,6 +55,7 @@ impl RequestLog {
             status,
             latency_ms = total.as_millis() as u64,
             outcome = %outcome,
+            dropped_events = Some(stream.dropped_events).filter(|n| *n > 0),
             "request finished"
         );
         self.observer.finished(Answer {
@@ -57,6 +64,7 @@ impl RequestLog {
             outcome,
             total,
             first_event: self.first_event,
+            stream,
         });
     }
 
@@ -81,18 +89,18 @@ pub(super) struct StreamLog {
 }
 
 impl StreamLog {
-    fn finish(&mut self, outcome: RequestOutcome) {
+    fn finish(&mut self, outcome: RequestOutcome, stream: StreamStats) {
         if !self.done {
             self.done = true;
             self.log
-                .finish(&self.provider, self.attempts, self.status, outcome);
+                .finish(&self.provider, self.attempts, self.status, outcome, stream);
         }
     }
 }
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
-        self.finish(RequestOutcome::ClientClosed);
+        self.finish(RequestOutcome::ClientClosed, StreamStats::default());
     }
 }
 
@@ -129,7 +137,8 @@ impl RelayStream {
             error = %error,
             "stream failed after commit"
         );
-        self.log.finish(RequestOutcome::StreamFailed);
+        self.log
+            .finish(RequestOutcome::StreamFailed, self.events.stats());
         let router = self.router.clone();
         let provider = self.provider.clone();
         let attempt_error = error.attempt_error();
@@ -165,10 +174,20 @@ impl Stream for RelayStream {
             Poll::Ready(Some(Err(error))) => Poll::Ready(self.failed(error).map(Ok)),
             Poll::Ready(None) => {
                 self.ended = true;
-                self.log.finish(RequestOutcome::Ok);
+                let stats = self.events.stats();
+                self.log.finish(RequestOutcome::Ok, stats);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+impl Drop for RelayStream {
+    /// The client went away before the stream ended (otherwise the log is already written): the
+    /// log, with what the stream dropped so far.
+    fn drop(&mut self) {
+        let stats = self.events.stats();
+        self.log.finish(RequestOutcome::ClientClosed, stats);
     }
 }

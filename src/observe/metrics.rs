@@ -18,6 +18,8 @@
 //! | `relayrace_request_duration_seconds` | histogram | `provider` |
 //! | `relayrace_overhead_seconds` | histogram | |
 //! | `relayrace_watcher_missed_events_total` | counter | `stream` |
+//! | `relayrace_stream_dropped_events_total` | counter | `provider` |
+//! | `relayrace_stream_repaired_endings_total` | counter | `provider` |
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -32,6 +34,7 @@ use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
 
 use super::outcome::RouteSummary;
 use super::request_outcome::RequestOutcome;
+use crate::upstream::StreamStats;
 
 const REQUESTS: &str = "relayrace_requests_total";
 const IN_FLIGHT: &str = "relayrace_requests_in_flight";
@@ -47,6 +50,8 @@ const FIRST_EVENT: &str = "relayrace_time_to_first_event_seconds";
 const DURATION: &str = "relayrace_request_duration_seconds";
 const OVERHEAD: &str = "relayrace_overhead_seconds";
 const WATCHER_MISSED: &str = "relayrace_watcher_missed_events_total";
+const DROPPED_EVENTS: &str = "relayrace_stream_dropped_events_total";
+const REPAIRED_ENDINGS: &str = "relayrace_stream_repaired_endings_total";
 
 /// Every health state, for the one-hot `relayrace_provider_health` gauge.
 const STATES: [HealthState; 7] = [
@@ -245,6 +250,20 @@ impl Metrics {
         self.health_state(provider, to);
     }
 
+    /// A committed stream from `provider` dropped events that were not JSON, or got the
+    /// `message_stop` it lacked after its final `message_delta` (see [`StreamStats`]).
+    pub(crate) fn stream_repaired(&self, provider: &str, stats: StreamStats) {
+        self.record(|| {
+            if stats.dropped_events > 0 {
+                counter!(DROPPED_EVENTS, "provider" => provider.to_owned())
+                    .increment(stats.dropped_events);
+            }
+            if stats.repaired_ending {
+                counter!(REPAIRED_ENDINGS, "provider" => provider.to_owned()).increment(1);
+            }
+        });
+    }
+
     /// A watcher of `GET /v1/relay/events` missed `missed` events of `stream`.
     pub(crate) fn watcher_missed(&self, stream: &'static str, missed: u64) {
         self.record(|| counter!(WATCHER_MISSED, "stream" => stream).increment(missed));
@@ -370,5 +389,15 @@ fn describe() {
     describe_counter!(
         WATCHER_MISSED,
         "Events a slow watcher of /v1/relay/events missed, by stream"
+    );
+    describe_counter!(
+        DROPPED_EVENTS,
+        "Events of committed streams dropped, not relayed, because their data was not valid \
+         JSON, by provider"
+    );
+    describe_counter!(
+        REPAIRED_ENDINGS,
+        "Committed streams that ended cleanly after their final message_delta without \
+         message_stop, which the relay appended, by provider"
     );
 }

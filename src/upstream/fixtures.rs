@@ -84,16 +84,15 @@ pub(super) async fn drain(response: UpstreamResponse) -> Vec<Result<Bytes, Strea
     }
 }
 
-/// The `data:` JSON of each frame.
-pub(super) fn data_of(frames: &[Result<Bytes, StreamError>]) -> Vec<serde_json::Value> {
-    frames
-        .iter()
-        .filter_map(|frame| frame.as_ref().ok())
-        .filter_map(|raw| {
-            super::sse::Frame::parse(raw.clone())
-                .data()
-                .map(str::to_owned)
-        })
-        .map(|data| serde_json::from_str(&data).unwrap())
-        .collect()
+/// The `data:` JSON of each frame in the chunks (a chunk may hold several).
+pub(super) fn data_of(chunks: &[Result<Bytes, StreamError>]) -> Vec<serde_json::Value> {
+    let mut parser = super::sse::SseParser::new(super::sse::MAX_FRAME_BYTES);
+    let mut data = Vec::new();
+    for chunk in chunks.iter().filter_map(|chunk| chunk.as_ref().ok()) {
+        parser.push(chunk);
+        while let Some(frame) = parser.next_frame().unwrap() {
+            data.extend(frame.data().map(|data| serde_json::from_str(data).unwrap()));
+        }
+    }
+    data
 }

@@ -3,7 +3,10 @@
 //! Lines end in LF or CRLF; a blank line ends a frame. Each [`Frame`] keeps its raw bytes
 //! (normalised to LF, ending in a blank line) so it can be relayed as it came, plus its
 //! `event:` name and `data:` payload. Comments (`:`) are kept in the raw bytes and otherwise
-//! ignored; a malformed frame (invalid UTF-8, no data) is passed through, never a panic.
+//! ignored; a malformed frame (invalid UTF-8, no data) is parsed like any other, never a panic.
+//! [`Frame::read`] says what the relay needs to know of a frame, parsing its data once.
+
+mod payload;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -13,6 +16,7 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 
+use self::payload::Payload;
 use super::StreamError;
 
 /// Largest frame accepted (16 MiB); a larger one ends the stream.
@@ -34,6 +38,21 @@ enum Data {
     Line(Range<usize>),
     /// Several, joined by LF.
     Joined(String),
+    /// A `data:` line that is not UTF-8 (so not JSON either).
+    NotText,
+}
+
+/// A frame as the relay reads it (see [`Frame::read`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reading<'a> {
+    /// What kind of event it is: the `event:` field, else the `type` of its JSON data. `None`
+    /// for a frame that is not an event (only comments, or nothing usable).
+    pub kind: Option<Cow<'a, str>>,
+    /// It has data and that data is not valid JSON.
+    pub malformed: bool,
+    /// Its data's `delta.stop_reason` is set (not null): in a `message_delta`, the message is
+    /// over and only `message_stop` is left.
+    pub stop_reason: bool,
 }
 
 impl Frame {
@@ -60,6 +79,9 @@ impl Frame {
                 continue;
             }
             let Ok(value) = std::str::from_utf8(&line[value_start..]) else {
+                if field == b"data" {
+                    data = Some(Data::NotText);
+                }
                 continue;
             };
             let range = start + value_start..start + line.len();
@@ -69,6 +91,7 @@ impl Frame {
             }
             data = Some(match data.take() {
                 None => Data::Line(range),
+                Some(Data::NotText) => Data::NotText,
                 Some(Data::Line(first)) => {
                     let first = std::str::from_utf8(&raw[first]).unwrap_or_default();
                     Data::Joined(format!("{first}\n{value}"))
@@ -98,24 +121,31 @@ impl Frame {
         self.text(self.event.clone()?)
     }
 
-    /// The `data:` payload (several `data:` lines joined by LF), when present.
+    /// The `data:` payload (several `data:` lines joined by LF), when present and UTF-8.
     pub fn data(&self) -> Option<&str> {
         match self.data.as_ref()? {
             Data::Line(range) => self.text(range.clone()),
             Data::Joined(joined) => Some(joined),
+            Data::NotText => None,
         }
     }
 
-    /// What kind of event this is: the `event:` field, else the `type` of a JSON payload.
-    /// `None` for a frame that is not an event (only comments, or nothing usable).
-    pub fn kind(&self) -> Option<Cow<'_, str>> {
-        if let Some(event) = self.event() {
-            return Some(Cow::Borrowed(event));
+    /// What the relay needs to know of this frame: its kind, whether its data is valid JSON,
+    /// and whether it says the message is over. Parses the data once, building nothing but the
+    /// `type` (and that only when it is escaped).
+    pub fn read(&self) -> Reading<'_> {
+        let payload = match &self.data {
+            None => Some(Payload::default()),
+            Some(Data::NotText) => None,
+            Some(_) => self.data().and_then(Payload::read),
+        };
+        let malformed = payload.is_none();
+        let Payload { kind, stop_reason } = payload.unwrap_or_default();
+        Reading {
+            kind: self.event().map(Cow::Borrowed).or(kind),
+            malformed,
+            stop_reason,
         }
-        let data: serde_json::Value = serde_json::from_str(self.data()?).ok()?;
-        data.get("type")?
-            .as_str()
-            .map(|kind| Cow::Owned(kind.to_owned()))
     }
 
     /// A field's text; the parse only keeps ranges of valid UTF-8 lines.
@@ -233,37 +263,80 @@ impl SseParser {
 }
 
 /// Splits a byte stream into frames. A transport error, or a frame over
-/// [`MAX_FRAME_BYTES`], ends it with an `Err`.
+/// [`MAX_FRAME_BYTES`], ends it with an `Err`; so does a body that ends in the middle of a
+/// frame, after that last frame ([`StreamError::Truncated`]: the framing was not clean). A
+/// body that ends between frames just ends.
 pub fn frames<S, E>(body: S) -> impl Stream<Item = Result<Frame, StreamError>> + Send
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
     E: fmt::Display,
 {
-    let start = (body, SseParser::new(MAX_FRAME_BYTES), VecDeque::new());
-    stream::unfold(Some(start), |state| async move {
-        let (mut body, mut parser, mut ready) = state?;
+    let start = Framing {
+        body,
+        parser: SseParser::new(MAX_FRAME_BYTES),
+        ready: VecDeque::new(),
+        ended: false,
+    };
+    stream::unfold(start, |mut framing| async move {
+        let next = framing.next().await?;
+        Some((next, framing))
+    })
+}
+
+/// The state of [`frames`].
+struct Framing<S> {
+    body: S,
+    parser: SseParser,
+    /// What is ready to be yielded, in order.
+    ready: VecDeque<Result<Frame, StreamError>>,
+    /// Nothing more is read from the body.
+    ended: bool,
+}
+
+impl<S, E> Framing<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: fmt::Display,
+{
+    async fn next(&mut self) -> Option<Result<Frame, StreamError>> {
         loop {
-            if let Some(frame) = ready.pop_front() {
-                return Some((Ok(frame), Some((body, parser, ready))));
+            if let Some(next) = self.ready.pop_front() {
+                return Some(next);
             }
-            match body.next().await {
+            if self.ended {
+                return None;
+            }
+            match self.body.next().await {
                 Some(Ok(chunk)) => {
-                    parser.push(&chunk);
+                    self.parser.push(&chunk);
                     loop {
-                        match parser.next_frame() {
-                            Ok(Some(frame)) => ready.push_back(frame),
+                        match self.parser.next_frame() {
+                            Ok(Some(frame)) => self.ready.push_back(Ok(frame)),
                             Ok(None) => break,
-                            Err(error) => return Some((Err(error), None)),
+                            Err(error) => {
+                                self.fail(error);
+                                break;
+                            }
                         }
                     }
                 }
-                Some(Err(error)) => {
-                    return Some((Err(StreamError::Transport(error.to_string())), None));
+                Some(Err(error)) => self.fail(StreamError::Transport(error.to_string())),
+                None => {
+                    self.ended = true;
+                    if let Some(frame) = self.parser.finish() {
+                        self.ready.push_back(Ok(frame));
+                        self.ready.push_back(Err(StreamError::Truncated));
+                    }
                 }
-                None => return parser.finish().map(|frame| (Ok(frame), None)),
             }
         }
-    })
+    }
+
+    /// After what is ready, `error` ends the frames.
+    fn fail(&mut self, error: StreamError) {
+        self.ready.push_back(Err(error));
+        self.ended = true;
+    }
 }
 
 #[cfg(test)]
@@ -340,7 +413,7 @@ mod tests {
     fn keeps_comments_in_raw_bytes_and_ignores_them_otherwise() {
         let frames = parse_all(&[b": keep-alive\n\n: note\nevent: x\ndata: 1\n\n"]);
         assert_eq!(frames.len(), 2);
-        assert_eq!(frames[0].kind(), None);
+        assert_eq!(frames[0].read().kind, None);
         assert_eq!(frames[0].raw().as_ref(), b": keep-alive\n\n");
         assert_eq!(frames[1].event(), Some("x"));
         assert_eq!(frames[1].raw().as_ref(), b": note\nevent: x\ndata: 1\n\n");
@@ -350,7 +423,7 @@ mod tests {
     fn joins_multiple_data_lines_and_falls_back_to_the_json_type() {
         let frames = parse_all(&[b"data: {\"type\":\ndata: \"message_stop\"}\n\n"]);
         assert_eq!(frames[0].data(), Some("{\"type\":\n\"message_stop\"}"));
-        assert_eq!(frames[0].kind().as_deref(), Some("message_stop"));
+        assert_eq!(frames[0].read().kind.as_deref(), Some("message_stop"));
     }
 
     #[test]
@@ -403,5 +476,88 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].as_ref().unwrap().event(), Some("a"));
         assert!(matches!(&out[1], Err(StreamError::Transport(m)) if m == "reset"));
+    }
+
+    #[tokio::test]
+    async fn frames_ends_a_body_cut_inside_a_frame_as_truncated_after_that_frame() {
+        let cut: Vec<Result<Bytes, String>> = vec![Ok(Bytes::from_static(
+            b"event: a\ndata: 1\n\nevent: b\ndata: {",
+        ))];
+        let out: Vec<_> = frames(stream::iter(cut)).collect().await;
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[1].as_ref().unwrap().event(), Some("b"));
+        assert!(matches!(out[2], Err(StreamError::Truncated)));
+
+        let clean: Vec<Result<Bytes, String>> =
+            vec![Ok(Bytes::from_static(b"event: a\ndata: 1\n\n"))];
+        let out: Vec<_> = frames(stream::iter(clean)).collect().await;
+        assert!(matches!(out.as_slice(), [Ok(_)]), "{out:?}");
+    }
+
+    #[tokio::test]
+    async fn frames_parsed_before_an_oversized_one_come_first() {
+        let mut chunk = b"event: a\ndata: 1\n\ndata: ".to_vec();
+        chunk.resize(MAX_FRAME_BYTES + 64, b'x');
+        let body: Vec<Result<Bytes, String>> = vec![Ok(Bytes::from(chunk))];
+        let out: Vec<_> = frames(stream::iter(body)).collect().await;
+        assert!(
+            matches!(out.as_slice(), [Ok(a), Err(StreamError::Transport(_))] if a.event() == Some("a")),
+            "{out:?}"
+        );
+    }
+
+    fn read(raw: &'static [u8]) -> (Option<String>, bool, bool) {
+        let frame = Frame::parse(Bytes::from_static(raw));
+        let reading = frame.read();
+        let kind = reading.kind.map(Cow::into_owned);
+        (kind, reading.malformed, reading.stop_reason)
+    }
+
+    #[test]
+    fn read_takes_the_kind_from_the_event_field_else_from_the_data() {
+        assert_eq!(
+            read(b"event: ping\ndata: {\"type\":\"other\"}\n\n"),
+            (Some("ping".to_owned()), false, false)
+        );
+        assert_eq!(
+            read(b"data: {\"type\":\"message_stop\"}\n\n"),
+            (Some("message_stop".to_owned()), false, false)
+        );
+        assert_eq!(
+            read(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"}}\n\n"),
+            (Some("message_delta".to_owned()), false, true)
+        );
+    }
+
+    #[test]
+    fn read_marks_data_that_is_not_json_and_only_that() {
+        // Comments, keep-alives and an event without data are not malformed.
+        assert_eq!(read(b": keep-alive\n\n"), (None, false, false));
+        assert_eq!(
+            read(b"event: ping\n\n"),
+            (Some("ping".to_owned()), false, false)
+        );
+        assert_eq!(
+            read(b"event: x\ndata: [1, 2]\n\n"),
+            (Some("x".to_owned()), false, false)
+        );
+        // The event name is still read when the data is broken.
+        assert_eq!(
+            read(b"event: content_block_delta\ndata: {not json\n\n"),
+            (Some("content_block_delta".to_owned()), true, false)
+        );
+        assert_eq!(read(b"data: {not json\n\n"), (None, true, false));
+        assert_eq!(
+            read(b"event: x\ndata\n\n"),
+            (Some("x".to_owned()), true, false)
+        );
+        assert_eq!(read(b"data: {\"a\":\n\n"), (None, true, false));
+        assert_eq!(read(b"data: {\"a\":\ndata: 1}\n\n"), (None, false, false));
+        // A data line that is not UTF-8 spoils the data, whatever the other lines are.
+        assert_eq!(
+            read(b"event: x\ndata: {}\ndata: \xff\n\n"),
+            (Some("x".to_owned()), true, false)
+        );
+        assert_eq!(read(b"data: \xff\ndata: {}\n\n"), (None, true, false));
     }
 }

@@ -1,17 +1,22 @@
 //! Scenarios 8–10: the primary breaks after the commit point. A stream cannot fail over any
 //! more, so the client must be told: an `event: error` frame, never a truncated answer that
-//! looks complete. A JSON answer commits only once its whole body is read, so it still fails
-//! over.
+//! looks complete. Only when nothing but `message_stop` is missing (the body ended cleanly
+//! after the final `message_delta`) does the relay complete the answer itself; an event that is
+//! not JSON is dropped. A JSON answer commits only once its whole body is read, so it still
+//! fails over, and so does a stream whose first event is not JSON.
 
-use std::time::Duration;
+use serde_json::json;
 
 use crate::fixture::{
-    IDLE, MS, SECOND, ask, assert_answer, assert_bound, human, pair, shared, within,
+    IDLE, MS, SECOND, ask, assert_answer, assert_bound, human, metric, pair, shared, status_of,
+    within,
 };
 use crate::harness::message;
 use crate::report::{Row, record};
 
 const DEFAULTS: &str = "fallback `ok`; suite defaults";
+const REPAIRED: &str = r#"relayrace_stream_repaired_endings_total{provider="primary"}"#;
+const DROPPED: &str = r#"relayrace_stream_dropped_events_total{provider="primary"}"#;
 
 #[tokio::test]
 async fn a_stream_cut_after_the_commit_ends_with_an_error_frame_not_a_truncated_answer() {
@@ -31,6 +36,8 @@ async fn a_stream_cut_after_the_commit_ends_with_an_error_frame_not_a_truncated_
     );
     assert!(cut.ends_with_error_frame(), "{cut:?}");
     assert_bound(cut.elapsed, SECOND, "error frame");
+    // Cut before its final `message_delta`: nothing to repair.
+    assert_eq!(metric(&relay, REPAIRED).await, None);
 
     // A JSON answer cut halfway has not committed: it fails over.
     let json = ask(&relay, &message(false)).await;
@@ -39,7 +46,8 @@ async fn a_stream_cut_after_the_commit_ends_with_an_error_frame_not_a_truncated_
     let error = &cut.events[4].data["error"];
     record(Row {
         id: "08",
-        scenario: "stream cut after some events, no `message_stop`, after commit",
+        scenario: "stream cut after some events, before its final `message_delta`, no \
+                   `message_stop`, after commit",
         configuration: format!("primary `cut_after=4`; {DEFAULTS}"),
         expected: "the client gets an `event: error` frame; never a truncated answer presented \
                    as complete",
@@ -111,47 +119,110 @@ async fn a_stream_that_stalls_ends_with_an_error_frame_inside_the_idle_timeout()
 }
 
 #[tokio::test]
-async fn a_malformed_event_mid_stream_is_relayed_and_the_relay_stays_up() {
+async fn a_stream_that_ends_cleanly_after_its_final_message_delta_gets_its_message_stop() {
+    let _gate = shared().await;
+    // The default answer's 11 events (5 words) but its last: through the final `message_delta`
+    // (`stop_reason: end_turn`), then the body ends between frames.
+    let (primary, _fallback, relay) = pair("cut_after=10", "").await;
+    let reply = ask(&relay, &message(true)).await;
+    assert_answer(&reply, "primary");
+    let names = reply.event_names();
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert_eq!(names[9..], ["message_delta", "message_stop"]);
+    assert_eq!(reply.events[9].data["delta"]["stop_reason"], "end_turn");
+    assert_eq!(reply.events[10].data, json!({"type": "message_stop"}));
+    assert!(
+        primary.attempts()[0].completed,
+        "the upstream played its answer out"
+    );
+    assert_eq!(metric(&relay, REPAIRED).await, Some(1.0));
+    // A success for the provider's health, not a failure.
+    let row = status_of(&relay, "primary").await;
+    assert_eq!(row["counters"]["failures"], 0, "{row}");
+    assert_bound(reply.elapsed, SECOND, "answer");
+    record(Row {
+        id: "08c",
+        scenario: "stream ends cleanly after its final `message_delta`, without `message_stop`",
+        configuration: format!(
+            "primary `cut_after=10` (all 11 events of its answer but `message_stop`); {DEFAULTS}"
+        ),
+        expected: "the answer is complete but for `message_stop`: the relay appends it, the \
+                   stream ends well, and the repair is counted",
+        outcome: format!(
+            "stream: 200 from the primary, its 10 events then `message_stop` (appended by the \
+             relay), no `event: error`; `{REPAIRED}` {}; the primary's health counts no failure",
+            metric(&relay, REPAIRED).await.unwrap_or_default()
+        ),
+        time: reply.elapsed,
+        bound: SECOND,
+    });
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_event_mid_stream_is_dropped_and_a_malformed_first_event_fails_over() {
     let _gate = shared().await;
     let (primary, _fallback, relay) = pair("malformed_after=4", "").await;
-    let mut slowest = Duration::ZERO;
-    // The default scenario, then the broken frame first (picked by the model).
-    for model in ["claude-test", "fault:malformed_after=0"] {
-        let mut body = message(true);
-        body["model"] = model.into();
-        let reply = ask(&relay, &body).await;
-        assert_eq!((reply.status, reply.provider.as_str()), (200, "primary"));
-        // The broken frame reaches the client as the upstream sent it, the rest follows.
-        let broken = reply
-            .events
-            .iter()
-            .filter(|e| e.name == "content_block_delta" && e.data.is_null())
-            .count();
-        assert_eq!(broken, 1, "{reply:?}");
-        assert_eq!(reply.event_names().last(), Some(&"message_stop"));
-        assert!(!reply.broken);
-        slowest = slowest.max(reply.elapsed);
-    }
     // A JSON answer that is not JSON has not committed: it fails over.
     let json = ask(&relay, &message(false)).await;
     assert_answer(&json, "fallback");
-    slowest = slowest.max(json.elapsed);
+
+    // The broken frame after 4 events: dropped, the rest relayed.
+    let dropped = ask(&relay, &message(true)).await;
+    assert_answer(&dropped, "primary");
+    assert!(
+        dropped.events.iter().all(|e| e.data.is_object()),
+        "a frame that is not JSON reached the client: {dropped:?}"
+    );
+    let deltas = dropped
+        .event_names()
+        .iter()
+        .filter(|name| **name == "content_block_delta")
+        .count();
+    assert_eq!(deltas, 5, "{dropped:?}");
+    assert_eq!(metric(&relay, DROPPED).await, Some(1.0));
+
+    // The broken frame first: the primary has not committed, it fails over (a 502).
+    primary.set_scenario("malformed_after=0".parse().unwrap());
+    let first = ask(&relay, &message(true)).await;
+    assert_answer(&first, "fallback");
+    assert!(first.events.iter().all(|e| e.data.is_object()), "{first:?}");
+    let row = status_of(&relay, "primary").await;
+    let why = row["last_error"].as_str().unwrap_or_default().to_owned();
+    assert!(why.contains("502"), "{row}");
+    assert_eq!(
+        metric(&relay, DROPPED).await,
+        Some(1.0),
+        "only events after the commit are dropped"
+    );
+
+    // The relay is fine: the next request is answered by the primary.
     primary.set_scenario("ok".parse().unwrap());
     let next = ask(&relay, &message(false)).await;
     assert_answer(&next, "primary");
+    let slowest = [&dropped, &json, &first, &next]
+        .iter()
+        .map(|reply| reply.elapsed)
+        .max()
+        .unwrap_or_default();
     assert_bound(slowest, SECOND, "answer");
     record(Row {
         id: "10",
         scenario: "a malformed SSE event mid-stream",
         configuration: format!(
-            "primary `malformed_after=4` (and `malformed_after=0`: the broken frame first); \
-             {DEFAULTS}"
+            "primary `malformed_after=4` (`data: {{not json` after 4 events), then \
+             `malformed_after=0` (the broken frame first); {DEFAULTS}"
         ),
-        expected: "relayed or ended with an error frame; the process stays up",
-        outcome: "stream: relayed as sent (`data: {not json`), then on to `message_stop`; a JSON \
-                  answer that is not JSON: not committed, 200 from the fallback; the next \
-                  request is answered"
-            .to_owned(),
+        expected: "after the commit the broken event is dropped, not relayed, and counted; as \
+                   the first event it fails over; the process stays up",
+        outcome: format!(
+            "stream: the broken event dropped, not relayed, and counted (`{DROPPED}` 1); the \
+             rest relayed on to `message_stop`; the broken frame first: not committed, the \
+             primary's health records \"{why}\", 200 stream from the fallback ({} attempts); a \
+             JSON answer that is not JSON: not committed, 200 from the fallback; the next \
+             request is answered",
+            first.attempts
+        ),
         time: slowest,
         bound: SECOND,
     });

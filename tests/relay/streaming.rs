@@ -1,10 +1,19 @@
-//! Streams flow event by event; after the commit point a broken stream ends with an error frame.
+//! Streams flow event by event; after the commit point a broken stream ends with an error frame,
+//! a missing `message_stop` after the final `message_delta` is appended, and an event that is
+//! not JSON is dropped.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use relayrace::telemetry::{TextFields, TextLine};
 use relayrace_fault::FaultUpstream;
 use tokio::time::Instant;
+use tracing::Level;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::{TestRelay, Upstream, event_names, fault, header, message, yaml};
 
@@ -12,6 +21,71 @@ async fn single(scenario: &str) -> (FaultUpstream, TestRelay) {
     let upstream = fault(scenario).await;
     let relay = TestRelay::start(&yaml(&[Upstream::at("only", &upstream)], "")).await;
     (upstream, relay)
+}
+
+/// The relay's `/metrics` text.
+async fn metrics(relay: &TestRelay) -> String {
+    let response = relay
+        .client
+        .get(format!("{}/metrics", relay.url))
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap()
+}
+
+/// What the relay logs, in its text format (info and above), from every test of this binary.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// The process-wide capture, installed as the global subscriber on first use. A scoped
+    /// subscriber would miss events: while it is the only one in the process, tracing decides a
+    /// callsite's interest on whichever thread reaches it first, from that thread's (absent)
+    /// subscriber.
+    fn global() -> &'static Capture {
+        static CAPTURE: OnceLock<Capture> = OnceLock::new();
+        CAPTURE.get_or_init(|| {
+            let capture = Capture::default();
+            let lines = tracing_subscriber::fmt::layer()
+                .with_writer(capture.clone())
+                .with_ansi(false)
+                .event_format(TextLine)
+                .fmt_fields(TextFields)
+                .with_filter(Targets::new().with_target("relayrace", Level::INFO));
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(lines))
+                .unwrap();
+            capture
+        })
+    }
+
+    /// The `request finished` line of the request `request_id`, if it has been written.
+    fn finished(&self, request_id: &str) -> Option<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        let id = format!("request_id={request_id} ");
+        text.lines()
+            .find(|line| line.contains(" request finished ") && line.contains(&id))
+            .map(str::to_owned)
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 #[tokio::test]
@@ -67,6 +141,70 @@ async fn a_stream_cut_after_the_commit_ends_with_an_error_event() {
     assert!(!events.iter().any(|e| e == "message_stop"), "{text}");
     assert!(text.contains(r#""type":"error""#), "{text}");
     relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_after_its_final_message_delta_gets_its_message_stop_and_is_counted() {
+    // The default answer (5 words) is 11 events: all but `message_stop`.
+    let (_upstream, relay) = single("cut_after=10").await;
+    let response = relay.post(&message(true)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (events, text) = event_names(response).await;
+    assert_eq!(events.len(), 11, "{text}");
+    assert_eq!(events[9..], ["message_delta", "message_stop"], "{text}");
+    assert!(
+        text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        "{text}"
+    );
+    let metrics = metrics(&relay).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"relayrace_stream_repaired_endings_total{provider="only"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l
+                == r#"relayrace_requests_total{provider="only",model="other",outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(r#"outcome="stream_failed""#), "{metrics}");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_that_is_not_json_is_dropped_counted_and_noted_in_the_log_line() {
+    let log = Capture::global();
+    let (upstream, relay) = single("malformed_after=4").await;
+    let response = relay.post(&message(true)).send().await.unwrap();
+    let dropped_id = header(&response, "x-relayrace-request-id").to_owned();
+    let (events, text) = event_names(response).await;
+    assert!(!text.contains("not json"), "{text}");
+    assert_eq!(events.first().map(String::as_str), Some("message_start"));
+    assert_eq!(events.last().map(String::as_str), Some("message_stop"));
+    let metrics = metrics(&relay).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"relayrace_stream_dropped_events_total{provider="only"} 1"#),
+        "{metrics}"
+    );
+    upstream.set_scenario("ok".parse().unwrap());
+    let response = relay.post(&message(true)).send().await.unwrap();
+    let clean_id = header(&response, "x-relayrace-request-id").to_owned();
+    let _ = event_names(response).await;
+    relay.stop().await;
+
+    // Each line is written before its stream's last byte reaches the client.
+    let dropped = log.finished(&dropped_id).expect("the request's log line");
+    assert!(
+        dropped.ends_with("outcome=ok dropped_events=1"),
+        "{dropped}"
+    );
+    let clean = log.finished(&clean_id).expect("the request's log line");
+    assert!(!clean.contains("dropped_events"), "{clean}");
 }
 
 #[tokio::test]

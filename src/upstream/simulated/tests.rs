@@ -158,6 +158,18 @@ async fn a_cut_stream_is_truncated() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_stream_cut_right_after_its_final_message_delta_gets_its_message_stop() {
+    // 5 words: 11 events, the last `message_stop`.
+    let provider = simulated(|config| config.cut_after_events = Some(10));
+    let frames = drain(provider.attempt(&request(true)).await.unwrap()).await;
+    assert!(frames.iter().all(Result::is_ok), "{frames:?}");
+    let kinds: Vec<Value> = data_of(&frames).iter().map(|d| d["type"].clone()).collect();
+    assert_eq!(kinds.len(), 11);
+    assert_eq!(kinds[9], "message_delta");
+    assert_eq!(kinds[10], "message_stop");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_first_event_later_than_the_timeout_fails_the_attempt() {
     let slow = simulated(|config| config.first_event_delay = Duration::from_secs(1));
     let error = slow.attempt(&request(true)).await.unwrap_err();
