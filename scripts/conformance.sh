@@ -62,7 +62,7 @@ reference 16b "every provider unreachable (connection refused)" \
   tests/relay/failover.rs --test relay failover::every_provider_unreachable_is_a_clean_502
 reference 19b "the relay never logs a key" \
   "no provider or relay key in the logs (TRACE), /status or error bodies" \
-  tests/secrets.rs --test secrets keys_never_appear_in_logs_status_or_error_bodies
+  tests/secrets.rs --test secrets keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_forge_log_lines
 reference 19c "client credentials are never forwarded" \
   "the client's key stays at the relay; the provider gets the provider key" \
   tests/relay/auth.rs --test relay auth::an_accepted_key_works_on_either_header_and_never_travels_upstream

@@ -66,7 +66,7 @@ async fn a_429_on_every_attempt_is_answered_by_the_fallback_without_a_burst_on_t
         per_request.iter().all(|&n| n <= 1),
         "the primary was tried twice for one request: {per_request:?}"
     );
-    // Five failures open its circuit (default failure_threshold); then it rests for 30 s.
+    // Five failures open its circuit (default failure_threshold); its first probe is 3-4 s off.
     assert_eq!(per_request, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
     assert_bound(slowest, SECOND, "slowest answer");
     record(Row {
@@ -114,12 +114,9 @@ async fn a_503_on_every_attempt_is_answered_with_bounded_attempts_on_the_primary
     let _gate = shared().await;
     let (primary, _fallback, relay) = pair("status=503", "").await;
     let (per_request, slowest) = attempts_per_request(&relay, &primary, 10, true).await;
-    assert!(per_request.iter().all(|&n| n <= 2), "{per_request:?}");
-    assert_eq!(
-        per_request[5..],
-        [0; 5],
-        "the primary's circuit opens after 5 failures"
-    );
+    // A 503 asks for less traffic: the race does not send the request to the primary again,
+    // and five failures open its circuit.
+    assert_eq!(per_request, [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
     assert_bound(slowest, SECOND, "slowest answer");
     record(Row {
         id: "04",
@@ -128,7 +125,8 @@ async fn a_503_on_every_attempt_is_answered_with_bounded_attempts_on_the_primary
         expected: "answer; bounded attempts on the primary",
         outcome: format!(
             "10/10 answered by the fallback; primary attempts per request {per_request:?} \
-             (a 5xx may be retried once inside the race), none once its circuit opened; \
+             (a 503 is not sent to the primary again inside the race), none once its circuit \
+             opened; \
              {} primary attempts in all",
             primary.attempt_count()
         ),
