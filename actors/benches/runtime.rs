@@ -1,7 +1,8 @@
 //! Runtime micro-benchmarks: `select` and `route` with an immediately successful fake — under
 //! `failover` (the primary is read from the published table and the providers' views, no
 //! message) and under `round_robin` (a round trip through the router actor) —, a race of 3 after
-//! the primary fails, and how the router round trip grows with the number of providers.
+//! the primary fails, how the router round trip grows with the number of providers, and what
+//! routing by model costs with 3, 50 and 500 providers serving 10 models.
 //!
 //! Run with `cargo bench -p relayrace-actors --bench runtime`.
 
@@ -76,9 +77,10 @@ fn select_and_route(c: &mut Criterion) {
 
 fn race_of_three(c: &mut Criterion) {
     let rt = tokio();
-    // The primary fails at once; the race runs p0 (again), p1 and p2; p1 wins.
+    // The primary fails at once (a 500: it may race again); the race runs p0 (again), p1 and
+    // p2; p1 wins.
     let fake = FakeUpstream::new()
-        .script("p0", [Step::status(503)])
+        .script("p0", [Step::status(500)])
         .otherwise(Step::ok());
     let runtime = rt
         .block_on(Runtime::start(config(3), fake))
@@ -120,5 +122,51 @@ fn scaling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select_and_route, race_of_three, scaling);
+/// Ten models; provider `i` serves model `i % 10` by name and every `claude-haiku-*` by
+/// pattern when `i` is even.
+fn by_model(c: &mut Criterion) {
+    let mut group = c.benchmark_group("models");
+    for providers in [3, 50, 500] {
+        let rt = tokio();
+        let mut config = config(providers);
+        for (i, provider) in config.providers.iter_mut().enumerate() {
+            provider.models = vec![format!("model-{}", i % 10)];
+            if i % 2 == 0 {
+                provider.models.push("claude-haiku-*".to_owned());
+            }
+        }
+        let runtime = rt
+            .block_on(Runtime::start(
+                config,
+                FakeUpstream::new().otherwise(Step::ok()),
+            ))
+            .expect("runtime");
+        let handle = runtime.handle();
+        group.bench_with_input(
+            BenchmarkId::new("select_model", providers),
+            &providers,
+            |b, _| {
+                b.to_async(&rt)
+                    .iter(|| async { black_box(handle.select_model("model-1").await) })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("select_pattern", providers),
+            &providers,
+            |b, _| {
+                b.to_async(&rt).iter(|| async {
+                    black_box(handle.select_model("claude-haiku-4-5-20251001").await)
+                })
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("route", providers), &providers, |b, _| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(handle.route("model:model-1".to_owned()).await) })
+        });
+        rt.block_on(runtime.shutdown(Duration::from_secs(1)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select_and_route, race_of_three, scaling, by_model);
 criterion_main!(benches);

@@ -43,6 +43,10 @@ pub struct ProviderSettings {
     /// A disabled provider is configured but out of routing until enabled at run time.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// The models it serves (see [`Upstream::route_key`](crate::Upstream::route_key)): exact
+    /// names or glob patterns (`*` any run of characters, `?` one). Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 impl ProviderSettings {
@@ -53,7 +57,15 @@ impl ProviderSettings {
             priority: default_priority(),
             weight: default_weight(),
             enabled: true,
+            models: Vec::new(),
         }
+    }
+
+    /// Serves only these models (exact names or glob patterns).
+    #[must_use]
+    pub fn serves<S: Into<String>>(mut self, models: impl IntoIterator<Item = S>) -> Self {
+        self.models = models.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Sets the priority (lower is tried first).
@@ -177,8 +189,26 @@ pub struct RoutingConfig {
     /// A provider that refused the embedder's own credential or account (a bad key, no
     /// budget left) triggers failover.
     pub trigger_on_rejected: bool,
+    /// A provider that says it does not serve the request's model (the embedder's
+    /// [`AttemptError::NotServed`](crate::AttemptError::NotServed)) triggers failover to the
+    /// next provider that serves it.
+    pub trigger_on_unserved_model: bool,
+    /// Per-model provider order: the first rule whose `model` matches a request's model tries
+    /// its `providers` first, in that order; the other providers that serve the model follow by
+    /// priority. Without a matching rule, priority decides.
+    pub model_order: Vec<ModelOrder>,
     /// Seed for the `shuffle` strategy; random when absent.
     pub seed: Option<u64>,
+}
+
+/// One per-model order rule of [`RoutingConfig::model_order`].
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOrder {
+    /// The models it applies to: an exact name or a glob pattern.
+    pub model: String,
+    /// Provider names, first tried first.
+    pub providers: Vec<String>,
 }
 
 /// The race timeout used when none (or zero) is configured.
@@ -197,6 +227,8 @@ impl Default for RoutingConfig {
             trigger_on_timeout: true,
             trigger_on_connection_error: true,
             trigger_on_rejected: true,
+            trigger_on_unserved_model: true,
+            model_order: Vec::new(),
             seed: None,
         }
     }
@@ -361,6 +393,34 @@ impl RuntimeConfig {
             if provider.weight == 0 {
                 errors.push(ConfigError::new(path("weight"), "must be at least 1"));
             }
+            for (j, model) in provider.models.iter().enumerate() {
+                if model.trim().is_empty() {
+                    errors.push(ConfigError::new(
+                        path(&format!("models[{j}]")),
+                        "must not be empty",
+                    ));
+                }
+            }
+        }
+        for (i, rule) in self.routing.model_order.iter().enumerate() {
+            let path = |field: &str| format!("routing.model_order[{i}].{field}");
+            if rule.model.trim().is_empty() {
+                errors.push(ConfigError::new(path("model"), "must not be empty"));
+            }
+            if rule.providers.is_empty() {
+                errors.push(ConfigError::new(
+                    path("providers"),
+                    "must name at least one provider",
+                ));
+            }
+            for (j, name) in rule.providers.iter().enumerate() {
+                let at = path(&format!("providers[{j}]"));
+                if !self.providers.iter().any(|p| &p.name == name) {
+                    errors.push(ConfigError::new(at, format!("unknown provider `{name}`")));
+                } else if rule.providers[..j].contains(name) {
+                    errors.push(ConfigError::new(at, format!("`{name}` is listed twice")));
+                }
+            }
         }
         let health = &self.health;
         if health.failure_threshold == 0 {
@@ -492,6 +552,47 @@ mod tests {
             serde_json::from_str(r#"{"cool_off": "7s", "max_cool_off": "1m"}"#).unwrap();
         assert_eq!(health.probe_interval, Duration::from_secs(7));
         assert_eq!(health.max_probe_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn model_order_rules_must_name_configured_providers_once() {
+        let mut config = RuntimeConfig::with_providers([ProviderSettings::new("a")]);
+        config.routing.model_order = vec![
+            ModelOrder {
+                model: "claude-haiku-*".into(),
+                providers: vec!["a".into(), "b".into(), "a".into()],
+            },
+            ModelOrder {
+                model: " ".into(),
+                providers: vec![],
+            },
+        ];
+        let errors: Vec<(String, String)> = config
+            .validate()
+            .into_iter()
+            .map(|e| (e.path, e.reason))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                (
+                    "routing.model_order[0].providers[1]".into(),
+                    "unknown provider `b`".into()
+                ),
+                (
+                    "routing.model_order[0].providers[2]".into(),
+                    "`a` is listed twice".into()
+                ),
+                (
+                    "routing.model_order[1].model".into(),
+                    "must not be empty".into()
+                ),
+                (
+                    "routing.model_order[1].providers".into(),
+                    "must name at least one provider".into()
+                ),
+            ]
+        );
     }
 
     #[test]

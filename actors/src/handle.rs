@@ -81,13 +81,32 @@ impl<U: Upstream> RouterHandle<U> {
 
     /// The strategy's pick among providers in rotation, without performing anything.
     pub async fn select(&self) -> Result<Provider, RouteError> {
+        self.select_for(None).await
+    }
+
+    /// The strategy's pick among the providers in rotation that serve `model`, without
+    /// performing anything (as a request for `model` would pick its primary; it advances that
+    /// model's rotation).
+    pub async fn select_model(&self, model: &str) -> Result<Provider, RouteError> {
+        self.select_for(Some(model)).await
+    }
+
+    async fn select_for(&self, model: Option<&str>) -> Result<Provider, RouteError> {
         let table = self.table();
         if table.by_priority_alone() {
             table.check_open()?;
-            let seat = table.first_in_rotation().ok_or(RouteError::AllUnhealthy)?;
+            let order = table.eligible(model)?;
+            let seat = table
+                .first_in_rotation(&order)
+                .ok_or(RouteError::AllUnhealthy)?;
             return Ok(seat.provider.clone());
         }
-        router::ask(&self.shared.router, |reply| RouterMsg::Select { reply }).await?
+        let model: Option<Arc<str>> = model.map(Into::into);
+        router::ask(&self.shared.router, |reply| RouterMsg::Select {
+            model: model.clone(),
+            reply,
+        })
+        .await?
     }
 
     /// Each provider with priority, weight, health state and counters, in configured order.

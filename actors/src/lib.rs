@@ -111,8 +111,8 @@ mod trigger;
 mod upstream;
 
 pub use config::{
-    ConfigError, HealthConfig, ProviderSettings, RoutingConfig, RuntimeConfig, StrategyKind,
-    SupervisionConfig,
+    ConfigError, HealthConfig, ModelOrder, ProviderSettings, RoutingConfig, RuntimeConfig,
+    StrategyKind, SupervisionConfig,
 };
 pub use events::{EventsError, HealthEvent, HealthEvents};
 pub use handle::{ProviderSnapshot, RouterHandle};
@@ -123,7 +123,7 @@ pub use report::{
 pub use runtime::{Runtime, RuntimeBuilder, StartError};
 pub use state::HealthState;
 pub use trigger::{
-    ConnectionTrigger, HealthEffect, RejectedTrigger, StatusTrigger, TimeoutTrigger, Trigger,
-    Triggers, Verdict,
+    ConnectionTrigger, HealthEffect, NotServedTrigger, RejectedTrigger, StatusTrigger,
+    TimeoutTrigger, Trigger, Triggers, Verdict,
 };
 pub use upstream::{AttemptError, Cause, Detail, Provider, ProviderId, Upstream};

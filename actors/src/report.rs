@@ -162,6 +162,14 @@ pub enum RouteError {
         /// The failover whose race timed out.
         failover: Failover,
     },
+    /// No enabled provider serves the request's model; no attempt was made.
+    #[error("no provider serves the model `{model}`; served: {}", served.join(", "))]
+    ModelNotServed {
+        /// The model asked for.
+        model: String,
+        /// What the enabled providers serve (names and patterns, as configured).
+        served: Vec<String>,
+    },
     /// A provider name that is not configured.
     #[error("unknown provider `{0}`")]
     UnknownProvider(String),

@@ -1,8 +1,10 @@
 //! The request path, top to bottom:
 //!
-//! 1. **eligible**: the routing table as published (every provider, for now);
-//! 2. **primary**: the first in rotation by priority under `failover`, read from the providers'
-//!    views without a message; otherwise the router's strategy picks it;
+//! 1. **eligible**: the providers of the routing table as published that serve the request's
+//!    model ([`Upstream::route_key`]), in the order they are tried (a per-model rule's, then by
+//!    priority); none → [`RouteError::ModelNotServed`], no attempt;
+//! 2. **primary**: the first eligible in rotation under `failover`, read from the providers'
+//!    views without a message; otherwise the router's strategy picks it (rotation per model);
 //! 3. **attempt**: [`Upstream::attempt`] in the caller's task, never in an actor's mailbox (a
 //!    probe of a half-open provider is bounded by the probe timeout);
 //! 4. **verdict**: the triggers judge a failure once (fail over? health effect? may the same
@@ -47,8 +49,10 @@ impl<U: Upstream> RoutePath<U> {
         &self,
         request: Arc<U::Request>,
     ) -> Result<Routed<U::Response>, RouteError> {
-        let table = self.eligible()?;
-        let primary = self.primary(&table).await?;
+        let table = self.open()?;
+        let model = U::route_key(&request);
+        let order = table.eligible(model)?;
+        let primary = self.primary(&table, &order, model).await?;
         let attempt = OutcomeGuard::start(primary);
         let provider = attempt.provider().clone();
         let result = attempt
@@ -74,7 +78,8 @@ impl<U: Upstream> RoutePath<U> {
             }
             Err(error) => error,
         };
-        self.fail_over(attempt, error, request, &table).await
+        self.fail_over(attempt, error, request, &table, &order)
+            .await
     }
 
     /// The primary failed: judge the error once, tell its provider, race the others.
@@ -84,6 +89,7 @@ impl<U: Upstream> RoutePath<U> {
         error: AttemptError,
         request: Arc<U::Request>,
         table: &Table,
+        order: &[usize],
     ) -> Result<Routed<U::Response>, RouteError> {
         let provider = attempt.provider().clone();
         let verdict = self.triggers.judge(&error);
@@ -105,10 +111,10 @@ impl<U: Upstream> RoutePath<U> {
             // The primary races again only if its failure left it in rotation: wait until its
             // provider has recorded it before reading who is in rotation.
             attempt.finish_recorded(report).await;
-            table.admit_all(None)
+            table.admit_all(order, None)
         } else {
             attempt.finish(report);
-            table.admit_all(Some(provider.id()))
+            table.admit_all(order, Some(provider.id()))
         };
         let failover = |race| Failover {
             cause: error.cause(),
@@ -126,18 +132,28 @@ impl<U: Upstream> RoutePath<U> {
     }
 
     /// The routing table, when requests may be routed.
-    fn eligible(&self) -> Result<Arc<Table>, RouteError> {
+    fn open(&self) -> Result<Arc<Table>, RouteError> {
         let table = self.table.borrow().clone();
         table.check_open()?;
         Ok(table)
     }
 
-    /// The primary, admitted for its attempt.
-    async fn primary(&self, table: &Table) -> Result<Target, RouteError> {
+    /// The primary among the eligible providers (`order`), admitted for its attempt.
+    async fn primary(
+        &self,
+        table: &Table,
+        order: &[usize],
+        model: Option<&str>,
+    ) -> Result<Target, RouteError> {
         if table.by_priority_alone() {
-            return table.admit_first().ok_or(RouteError::AllUnhealthy);
+            return table.admit_first(order).ok_or(RouteError::AllUnhealthy);
         }
-        router::ask(&self.router, |reply| RouterMsg::Admit { reply }).await?
+        let model: Option<Arc<str>> = model.map(Into::into);
+        router::ask(&self.router, |reply| RouterMsg::Admit {
+            model: model.clone(),
+            reply,
+        })
+        .await?
     }
 
     /// Races `racers` until one commits, every one fails, or the race timeout elapses.

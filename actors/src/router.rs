@@ -3,9 +3,11 @@
 //! under the other strategies it picks each primary. It reads every provider's health from the
 //! provider's own view, decides and hands out; it never awaits upstream I/O.
 
+pub(crate) mod eligibility;
 pub mod strategy;
 pub(crate) mod table;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,20 +19,27 @@ use crate::config::StrategyKind;
 use crate::provider::{Seat, Target, ViewCopy};
 use crate::report::RouteError;
 use crate::upstream::Provider;
+use eligibility::Eligibility;
 use strategy::{Candidate, Strategy};
 use table::{Table, TableSender};
+
+/// Models whose rotation state is kept apart; past this many, further models share one.
+const MAX_MODEL_ROTATIONS: usize = 256;
 
 /// How long a request waits for a crashed router's successor.
 const ROUTER_RESTART_WAIT: Duration = Duration::from_secs(1);
 
 /// Messages of the router actor.
 pub(crate) enum RouterMsg {
-    /// The strategy's pick among providers in rotation; admits nothing.
+    /// The strategy's pick among providers in rotation that serve `model`; admits nothing.
     Select {
+        model: Option<Arc<str>>,
         reply: RpcReplyPort<Result<Provider, RouteError>>,
     },
-    /// The primary of a new request, admitted (a half-open pick takes a probe slot).
+    /// The primary of a new request for `model`, admitted (a half-open pick takes a probe
+    /// slot).
     Admit {
+        model: Option<Arc<str>>,
         reply: RpcReplyPort<Result<Target, RouteError>>,
     },
     /// Shutdown began: publish the table closed.
@@ -47,14 +56,21 @@ pub(crate) struct RouterArgs {
     pub(crate) strategy: StrategyKind,
     pub(crate) seed: u64,
     pub(crate) table: TableSender,
+    pub(crate) eligibility: Arc<Eligibility>,
 }
 
 pub(crate) struct RouterState {
     table: Arc<Table>,
+    eligibility: Arc<Eligibility>,
     /// Each seat's view, in configured order.
     views: Vec<ViewCopy>,
     publish: TableSender,
+    /// The rotation of requests without a model (and of models past the cap).
     strategy: Strategy,
+    /// Each model's own rotation, so one model's traffic does not skew another's.
+    by_model: HashMap<Arc<str>, Strategy>,
+    kind: StrategyKind,
+    seed: u64,
     candidates: Vec<Candidate>,
 }
 
@@ -70,14 +86,22 @@ impl Actor for RouterActor {
         _myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let table = Arc::new(Table::new(args.seats, args.strategy));
+        let table = Arc::new(Table::new(
+            args.seats,
+            args.strategy,
+            args.eligibility.clone(),
+        ));
         args.table.send_replace(table.clone());
         Ok(RouterState {
             candidates: Vec::with_capacity(table.seats().len()),
             views: table.seats().iter().map(ViewCopy::of).collect(),
             table,
+            eligibility: args.eligibility,
             publish: args.table,
             strategy: Strategy::new(args.strategy, args.seed),
+            by_model: HashMap::new(),
+            kind: args.strategy,
+            seed: args.seed,
         })
     }
 
@@ -88,12 +112,12 @@ impl Actor for RouterActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RouterMsg::Select { reply } => {
-                let picked = state.pick().map(|seat| seat.provider.clone());
+            RouterMsg::Select { model, reply } => {
+                let picked = state.pick(model.as_ref()).map(|seat| seat.provider.clone());
                 let _ = reply.send(picked);
             }
-            RouterMsg::Admit { reply } => {
-                let _ = reply.send(state.admit());
+            RouterMsg::Admit { model, reply } => {
+                let _ = reply.send(state.admit(model.as_ref()));
             }
             RouterMsg::Close { reply } => {
                 state.table = Arc::new(state.table.closed());
@@ -108,13 +132,18 @@ impl Actor for RouterActor {
 }
 
 impl RouterState {
-    /// The strategy's pick among providers in rotation.
-    fn pick(&mut self) -> Result<&Seat, RouteError> {
+    /// The strategy's pick among providers in rotation that serve `model`.
+    fn pick(&mut self, model: Option<&Arc<str>>) -> Result<&Seat, RouteError> {
         self.table.check_open()?;
+        if let Some(model) = model {
+            // A model nobody enabled serves is an error of its own.
+            self.table.eligible(Some(model))?;
+        }
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        for (seat, view) in self.table.seats().iter().zip(&mut self.views) {
-            if view.in_rotation() {
+        for (index, (seat, view)) in self.table.seats().iter().zip(&mut self.views).enumerate() {
+            let serves = model.is_none_or(|model| self.eligibility.serves(index, model));
+            if serves && view.in_rotation() {
                 candidates.push(Candidate {
                     id: seat.provider.id(),
                     priority: seat.priority,
@@ -122,17 +151,31 @@ impl RouterState {
                 });
             }
         }
-        let picked = self.strategy.pick(&candidates);
+        let picked = self.rotation(model).pick(&candidates);
         self.candidates = candidates;
         let id = picked.ok_or(RouteError::AllUnhealthy)?;
         Ok(&self.table.seats()[id.index()])
     }
 
+    /// The rotation state of `model`'s requests.
+    fn rotation(&mut self, model: Option<&Arc<str>>) -> &mut Strategy {
+        let Some(model) = model else {
+            return &mut self.strategy;
+        };
+        if !self.by_model.contains_key(model) && self.by_model.len() >= MAX_MODEL_ROTATIONS {
+            return &mut self.strategy;
+        }
+        let (kind, seed) = (self.kind, self.seed ^ (self.by_model.len() as u64 + 1));
+        self.by_model
+            .entry(model.clone())
+            .or_insert_with(|| Strategy::new(kind, seed))
+    }
+
     /// The strategy's pick, admitted. A half-open pick whose last probe slot was just taken by
     /// a racer is not in rotation any more: pick again.
-    fn admit(&mut self) -> Result<Target, RouteError> {
+    fn admit(&mut self, model: Option<&Arc<str>>) -> Result<Target, RouteError> {
         for _ in 0..=self.table.seats().len() {
-            if let Some(target) = self.pick()?.admit() {
+            if let Some(target) = self.pick(model)?.admit() {
                 return Ok(target);
             }
         }

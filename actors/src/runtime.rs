@@ -14,6 +14,7 @@ use crate::handle::{RouterHandle, Shared};
 use crate::provider::{ProviderArgs, Seat, View, standing};
 use crate::race::Live;
 use crate::route::RoutePath;
+use crate::router::eligibility::Eligibility;
 use crate::router::table::Table;
 use crate::router::{RouterArgs, RouterMsg};
 use crate::supervisor::{SupervisorActor, SupervisorArgs, SupervisorMsg};
@@ -92,7 +93,15 @@ impl<U: Upstream> RuntimeBuilder<U> {
         let seed = config.routing.seed.unwrap_or_else(clock_seed);
         let (provider_args, seats) = providers(&config, &events, seed.rotate_left(17));
         let strategy = config.routing.strategy;
-        let (table, table_reader) = watch::channel(Arc::new(Table::new(seats.clone(), strategy)));
+        let eligibility = Arc::new(Eligibility::new(
+            &config.providers,
+            &config.routing.model_order,
+        ));
+        let (table, table_reader) = watch::channel(Arc::new(Table::new(
+            seats.clone(),
+            strategy,
+            eligibility.clone(),
+        )));
         let args = SupervisorArgs {
             providers: provider_args,
             router: RouterArgs {
@@ -100,6 +109,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
                 strategy,
                 seed,
                 table: Arc::new(table),
+                eligibility,
             },
             slot,
             policy: config.supervision.clone(),

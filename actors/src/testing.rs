@@ -107,7 +107,8 @@ struct Script {
     cancelled: watch::Sender<usize>,
 }
 
-/// A scripted upstream. Requests are strings; any provider without a script succeeds at once.
+/// A scripted upstream. Requests are strings (`model:NAME` routes by model `NAME`); any
+/// provider without a script succeeds at once.
 #[derive(Debug, Default)]
 pub struct FakeUpstream {
     scripts: HashMap<String, Arc<Script>>,
@@ -229,6 +230,11 @@ impl Drop for Pending {
 impl Upstream for FakeUpstream {
     type Request = String;
     type Response = FakeResponse;
+
+    /// A request `model:NAME` asks for model `NAME`; any other asks for none.
+    fn route_key(request: &String) -> Option<&str> {
+        request.strip_prefix("model:")
+    }
 
     async fn attempt(
         &self,

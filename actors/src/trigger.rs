@@ -56,6 +56,17 @@ impl Trigger for RejectedTrigger {
     }
 }
 
+/// Fails over when a provider does not serve the request's model
+/// ([`AttemptError::NotServed`]): the next provider that serves it is tried.
+#[derive(Clone, Copy, Debug)]
+pub struct NotServedTrigger;
+
+impl Trigger for NotServedTrigger {
+    fn matches(&self, error: &AttemptError) -> bool {
+        matches!(error, AttemptError::NotServed { .. })
+    }
+}
+
 /// What an attempt's outcome does to its provider's health.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HealthEffect {
@@ -104,6 +115,9 @@ impl Triggers {
         if routing.trigger_on_rejected {
             triggers.push(Arc::new(RejectedTrigger));
         }
+        if routing.trigger_on_unserved_model {
+            triggers.push(Arc::new(NotServedTrigger));
+        }
         Triggers(triggers.into())
     }
 
@@ -129,6 +143,7 @@ impl Triggers {
         let failover = self.matches(error);
         let health = match error {
             AttemptError::Rejected { .. } => HealthEffect::Reject(error.to_string()),
+            AttemptError::NotServed { .. } => HealthEffect::Neutral,
             AttemptError::Status {
                 status: 429,
                 retry_after: Some(wait),
@@ -141,7 +156,9 @@ impl Triggers {
         };
         let retry_same = !matches!(
             error,
-            AttemptError::Timeout { .. } | AttemptError::Rejected { .. }
+            AttemptError::Timeout { .. }
+                | AttemptError::Rejected { .. }
+                | AttemptError::NotServed { .. }
         ) && !matches!(error.status_code(), Some(429 | 503 | 529));
         Verdict {
             failover,
@@ -231,6 +248,18 @@ mod tests {
             ..RoutingConfig::default()
         };
         assert!(!Triggers::from_config(&off).judge(&rejected(401)).failover);
+    }
+
+    #[test]
+    fn a_provider_that_does_not_serve_the_model_fails_over_without_a_health_effect() {
+        let unserved = AttemptError::NotServed {
+            status: 404,
+            detail: Detail::default(),
+        };
+        let verdict = Triggers::default().judge(&unserved);
+        assert!(verdict.failover);
+        assert!(!verdict.retry_same);
+        assert_eq!(verdict.health, HealthEffect::Neutral);
     }
 
     #[test]

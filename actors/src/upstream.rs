@@ -80,6 +80,13 @@ pub trait Upstream: Send + Sync + 'static {
         provider: &Provider,
         request: Arc<Self::Request>,
     ) -> impl Future<Output = Result<Self::Response, AttemptError>> + Send;
+
+    /// The request's route key: the model it asks for. Only the providers that serve it are
+    /// eligible (`ProviderSettings::models`). `None` (the default): every provider is.
+    fn route_key(request: &Self::Request) -> Option<&str> {
+        let _ = request;
+        None
+    }
 }
 
 impl<U: Upstream> Upstream for Arc<U> {
@@ -92,6 +99,10 @@ impl<U: Upstream> Upstream for Arc<U> {
         request: Arc<Self::Request>,
     ) -> impl Future<Output = Result<Self::Response, AttemptError>> + Send {
         U::attempt(self, provider, request)
+    }
+
+    fn route_key(request: &Self::Request) -> Option<&str> {
+        U::route_key(request)
     }
 }
 
@@ -136,6 +147,16 @@ pub enum AttemptError {
         /// As for [`AttemptError::Status`].
         detail: Detail,
     },
+    /// The provider does not serve the request's model (a 404 `not_found_error` about it): its
+    /// model list was wrong. Another provider that serves the model is tried; the provider's
+    /// health is left alone.
+    #[error("upstream does not serve the requested model (status {status})")]
+    NotServed {
+        /// The status code the provider answered with.
+        status: u16,
+        /// As for [`AttemptError::Status`].
+        detail: Detail,
+    },
     /// Anything else; counts against health, triggers no failover by default.
     #[error("attempt failed: {message}")]
     Other {
@@ -157,9 +178,9 @@ impl AttemptError {
     /// The status code, when the upstream answered with one.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            AttemptError::Status { status, .. } | AttemptError::Rejected { status, .. } => {
-                Some(*status)
-            }
+            AttemptError::Status { status, .. }
+            | AttemptError::Rejected { status, .. }
+            | AttemptError::NotServed { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -167,9 +188,9 @@ impl AttemptError {
     /// What the embedder attached to an error status or a refusal.
     pub fn detail(&self) -> Option<&Detail> {
         match self {
-            AttemptError::Status { detail, .. } | AttemptError::Rejected { detail, .. } => {
-                Some(detail)
-            }
+            AttemptError::Status { detail, .. }
+            | AttemptError::Rejected { detail, .. }
+            | AttemptError::NotServed { detail, .. } => Some(detail),
             _ => None,
         }
     }
@@ -185,9 +206,9 @@ impl AttemptError {
     /// Why the attempt failed, as a short label.
     pub fn cause(&self) -> Cause {
         match self {
-            AttemptError::Status { status, .. } | AttemptError::Rejected { status, .. } => {
-                Cause::Status(*status)
-            }
+            AttemptError::Status { status, .. }
+            | AttemptError::Rejected { status, .. }
+            | AttemptError::NotServed { status, .. } => Cause::Status(*status),
             AttemptError::Timeout { .. } => Cause::Timeout,
             AttemptError::Connection { .. } => Cause::Connection,
             AttemptError::Other { .. } => Cause::Other,

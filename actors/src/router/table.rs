@@ -2,13 +2,16 @@
 //! owns it and publishes it whole (a request reads one table or the next, never half of each);
 //! what each provider's health is, the table reads from the provider's own view.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::eligibility::Eligibility;
 use crate::config::StrategyKind;
 use crate::provider::{Seat, Target};
 use crate::report::RouteError;
+use crate::state::HealthState;
 use crate::upstream::ProviderId;
 
 /// The table as published.
@@ -17,6 +20,8 @@ pub(crate) struct Table {
     seats: Arc<[Seat]>,
     /// Indices of `seats` by priority, ties in configured order.
     by_priority: Arc<[usize]>,
+    /// Who serves which model, in which order.
+    eligibility: Arc<Eligibility>,
     strategy: StrategyKind,
     closed: bool,
 }
@@ -25,12 +30,17 @@ pub(crate) struct Table {
 pub(crate) type TableSender = Arc<watch::Sender<Arc<Table>>>;
 
 impl Table {
-    pub(crate) fn new(seats: Vec<Seat>, strategy: StrategyKind) -> Self {
+    pub(crate) fn new(
+        seats: Vec<Seat>,
+        strategy: StrategyKind,
+        eligibility: Arc<Eligibility>,
+    ) -> Self {
         let mut by_priority: Vec<usize> = (0..seats.len()).collect();
         by_priority.sort_by_key(|&i| seats[i].priority);
         Table {
             seats: seats.into(),
             by_priority: by_priority.into(),
+            eligibility,
             strategy,
             closed: false,
         }
@@ -71,25 +81,48 @@ impl Table {
         self.strategy == StrategyKind::Failover
     }
 
-    /// The first provider by priority that is in rotation (admits nothing).
-    pub(crate) fn first_in_rotation(&self) -> Option<&Seat> {
-        self.in_priority_order().find(|seat| seat.in_rotation())
+    /// The providers eligible for a request for `model`, in the order they are tried (every
+    /// provider by priority without a model). A model that no enabled provider serves is
+    /// [`RouteError::ModelNotServed`], naming what the enabled providers serve.
+    pub(crate) fn eligible(&self, model: Option<&str>) -> Result<Cow<'_, [usize]>, RouteError> {
+        let order = self.eligibility.order(model, &self.by_priority);
+        let Some(model) = model else {
+            return Ok(order);
+        };
+        let enabled = |i: &usize| self.seats[*i].view.borrow().state != HealthState::Disabled;
+        if order.iter().any(enabled) {
+            return Ok(order);
+        }
+        Err(RouteError::ModelNotServed {
+            model: model.to_owned(),
+            served: self
+                .eligibility
+                .served_by((0..self.seats.len()).filter(enabled)),
+        })
     }
 
-    /// Admits the first provider by priority that admits an attempt.
-    pub(crate) fn admit_first(&self) -> Option<Target> {
-        self.in_priority_order().find_map(Seat::admit)
+    /// The first provider of `order` that is in rotation (admits nothing).
+    pub(crate) fn first_in_rotation<'a>(&'a self, order: &[usize]) -> Option<&'a Seat> {
+        self.in_order(order).find(|seat| seat.in_rotation())
     }
 
-    /// Admits every provider in rotation but `exclude`, by priority: the racers of a failover.
-    pub(crate) fn admit_all(&self, exclude: Option<ProviderId>) -> Vec<Target> {
-        self.in_priority_order()
+    /// Admits the first provider of `order` that admits an attempt.
+    pub(crate) fn admit_first(&self, order: &[usize]) -> Option<Target> {
+        self.in_order(order).find_map(Seat::admit)
+    }
+
+    /// Admits every provider of `order` in rotation but `exclude`: the racers of a failover.
+    pub(crate) fn admit_all(&self, order: &[usize], exclude: Option<ProviderId>) -> Vec<Target> {
+        self.in_order(order)
             .filter(|seat| Some(seat.provider.id()) != exclude)
             .filter_map(Seat::admit)
             .collect()
     }
 
-    fn in_priority_order(&self) -> impl Iterator<Item = &Seat> {
-        self.by_priority.iter().map(|&i| &self.seats[i])
+    fn in_order<'a, 'o>(&'a self, order: &'o [usize]) -> impl Iterator<Item = &'a Seat> + 'o
+    where
+        'a: 'o,
+    {
+        order.iter().filter_map(|&i| self.seats.get(i))
     }
 }

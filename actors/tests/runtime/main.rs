@@ -9,6 +9,7 @@
 
 mod health;
 mod load;
+mod models;
 mod race;
 mod recovery;
 mod routing;
