@@ -157,10 +157,13 @@ pub struct ProviderConfig {
     /// A disabled provider is kept out of routing (it can be enabled at run time).
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Models this provider serves, listed by `GET /v1/models`.
+    /// Models this provider serves, with the keys of `model_mapping`: exact names or glob
+    /// patterns (`claude-haiku-*`). Neither: it serves every model. Exact names are listed by
+    /// `GET /v1/models`.
     #[serde(default)]
     pub models: Vec<String>,
-    /// Rewrites the request's `model` before it goes upstream (client name → provider name).
+    /// Rewrites the request's `model` before it goes upstream (client name → provider name);
+    /// a key may be a glob pattern (an exact key wins, then the longest matching pattern).
     #[serde(default)]
     pub model_mapping: BTreeMap<String, String>,
     /// Timeouts of one attempt.
@@ -181,14 +184,27 @@ impl ProviderConfig {
             && self.auth != AuthStyle::Passthrough
     }
 
-    /// The provider as the runtime sees it: name, priority, weight, enabled.
+    /// The provider as the runtime sees it: name, priority, weight, enabled, models served.
     pub fn settings(&self) -> ProviderSettings {
         ProviderSettings {
             name: self.name.clone(),
             priority: self.priority,
             weight: self.weight,
             enabled: self.enabled,
+            models: self.served_models(),
         }
+    }
+
+    /// The models it serves: its `models`, then the keys of its `model_mapping` (names and
+    /// patterns, each once). Empty: it serves every model.
+    pub fn served_models(&self) -> Vec<String> {
+        let mut served = self.models.clone();
+        for from in self.model_mapping.keys() {
+            if !served.contains(from) {
+                served.push(from.clone());
+            }
+        }
+        served
     }
 }
 

@@ -114,6 +114,14 @@ impl ApiError {
                     humantime_serde::re::humantime::format_duration(*timeout)
                 ),
             ),
+            RouteError::ModelNotServed { model, served } => Self::not_found(format!(
+                "no provider of this relay serves the model `{model}`; served: {}",
+                if served.is_empty() {
+                    "none".to_owned()
+                } else {
+                    served.join(", ")
+                }
+            )),
             RouteError::Stopped => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "api_error",
@@ -140,9 +148,13 @@ impl ApiError {
     }
 }
 
+/// An upstream's own answer worth replaying: an error status, or a provider's 404 about the
+/// model. Never a refused relay key (see [`ApiError::from_route`]).
 fn replayable(error: &AttemptError) -> Option<UpstreamFailure> {
     match error {
-        AttemptError::Status { detail, .. } => detail.downcast_ref::<UpstreamFailure>().cloned(),
+        AttemptError::Status { detail, .. } | AttemptError::NotServed { detail, .. } => {
+            detail.downcast_ref::<UpstreamFailure>().cloned()
+        }
         _ => None,
     }
 }

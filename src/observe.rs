@@ -24,7 +24,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use relayrace_actors::{RouteError, RouterHandle};
+use relayrace_actors::{AttemptError, RouteError, RouterHandle};
 use tokio::sync::{broadcast, oneshot, watch};
 
 pub use event::RelayEvent;
@@ -145,6 +145,7 @@ impl Observer {
     ) {
         let overhead = elapsed.saturating_sub(route.upstream_time());
         self.inner.metrics.routed(route, overhead);
+        let not_serving = self.not_serving(request, route);
         let (Some(primary), Some(cause)) = (route.primary(), &route.failover) else {
             return;
         };
@@ -156,6 +157,7 @@ impl Observer {
             cause: cause.to_string(),
             winner: route.winner.map(str::to_owned),
             attempts: route.attempts.iter().map(AttemptSummary::from).collect(),
+            not_serving,
             duration_ms: millis(elapsed),
             at: rfc3339(SystemTime::now()),
         };
@@ -163,14 +165,43 @@ impl Observer {
         let _ = self.inner.failovers.send(failover);
     }
 
-    /// A request ended (see [`Answer`]). Never waits.
-    pub(crate) fn finished(&self, answer: Answer<'_>) {
-        let total = (answer.outcome == RequestOutcome::Ok).then_some(answer.total);
-        let model = match answer.model {
+    /// The providers of `route` that said they do not serve the request's model although
+    /// their configuration says they do: each is logged and counted, so the operator can fix
+    /// its `models` list.
+    fn not_serving(&self, request: &RequestFacts<'_>, route: &RouteSummary<'_>) -> Vec<String> {
+        let mut providers = Vec::new();
+        for attempt in route.attempts {
+            if let Some(AttemptError::NotServed { .. }) = attempt.outcome.error() {
+                let provider = attempt.provider.name();
+                tracing::warn!(
+                    provider,
+                    model = request.model,
+                    "provider does not serve a model its configuration lists; fix its models \
+                     (or model_mapping)"
+                );
+                self.inner
+                    .metrics
+                    .model_not_served(provider, self.model_label(request.model));
+                providers.push(provider.to_owned());
+            }
+        }
+        providers
+    }
+
+    /// The model as metrics label it: itself when configured, `other` otherwise (clients
+    /// cannot grow the label set), `none` when absent.
+    fn model_label<'m>(&self, model: &'m str) -> &'m str {
+        match model {
             "" => "none",
             known if self.inner.models.contains(known) => known,
             _ => "other",
-        };
+        }
+    }
+
+    /// A request ended (see [`Answer`]). Never waits.
+    pub(crate) fn finished(&self, answer: Answer<'_>) {
+        let total = (answer.outcome == RequestOutcome::Ok).then_some(answer.total);
+        let model = self.model_label(answer.model);
         self.inner.metrics.request_finished(
             answer.provider.unwrap_or("none"),
             model,

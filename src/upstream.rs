@@ -17,6 +17,7 @@ mod failure;
 #[cfg(test)]
 mod fixtures;
 mod http;
+mod mapping;
 mod simulated;
 mod stream;
 
@@ -198,6 +199,11 @@ impl RelayUpstream {
 impl Upstream for RelayUpstream {
     type Request = RelayRequest;
     type Response = UpstreamResponse;
+
+    /// Requests (messages and token counts alike) are routed by their model.
+    fn route_key(request: &RelayRequest) -> Option<&str> {
+        Some(&request.model)
+    }
 
     async fn attempt(
         &self,

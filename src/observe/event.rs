@@ -84,6 +84,10 @@ pub struct Failover {
     pub winner: Option<String>,
     /// Every attempt, in the order they started (the primary first).
     pub attempts: Vec<AttemptSummary>,
+    /// A warning: the providers that answered they do not serve the model although their
+    /// configuration lists it (fix their `models`). Absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_serving: Vec<String>,
     /// From routing to the winner's commit point (or to the failure).
     pub duration_ms: u64,
     /// When the route ended.
@@ -235,6 +239,7 @@ mod tests {
                     cause: Some("529".into()),
                     latency_ms: 3,
                 }],
+                not_serving: vec!["a".into()],
                 duration_ms: 4,
                 at: "2026-01-02T03:04:05.006Z".into(),
             }),

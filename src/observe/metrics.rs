@@ -52,6 +52,7 @@ const OVERHEAD: &str = "relayrace_overhead_seconds";
 const WATCHER_MISSED: &str = "relayrace_watcher_missed_events_total";
 const DROPPED_EVENTS: &str = "relayrace_stream_dropped_events_total";
 const REPAIRED_ENDINGS: &str = "relayrace_stream_repaired_endings_total";
+const MODEL_NOT_SERVED: &str = "relayrace_model_not_served_total";
 
 /// Every health state, for the one-hot `relayrace_provider_health` gauge.
 const STATES: [HealthState; 7] = [
@@ -264,6 +265,15 @@ impl Metrics {
         });
     }
 
+    /// `provider` answered that it does not serve `model` (a 404 `not_found_error`), though
+    /// its configuration says it does.
+    pub(crate) fn model_not_served(&self, provider: &str, model: &str) {
+        self.record(|| {
+            counter!(MODEL_NOT_SERVED, "provider" => provider.to_owned(), "model" => model.to_owned())
+                .increment(1);
+        });
+    }
+
     /// A watcher of `GET /v1/relay/events` missed `missed` events of `stream`.
     pub(crate) fn watcher_missed(&self, stream: &'static str, missed: u64) {
         self.record(|| counter!(WATCHER_MISSED, "stream" => stream).increment(missed));
@@ -399,5 +409,10 @@ fn describe() {
         REPAIRED_ENDINGS,
         "Committed streams that ended cleanly after their final message_delta without \
          message_stop, which the relay appended, by provider"
+    );
+    describe_counter!(
+        MODEL_NOT_SERVED,
+        "Attempts a provider answered with a 404 not_found_error for a model its configuration \
+         says it serves (its models list is wrong), by provider and model"
     );
 }

@@ -69,6 +69,12 @@ impl UpstreamFailure {
     /// [`AttemptError::Rejected`] (fail over, the provider leaves rotation), anything else
     /// [`AttemptError::Status`].
     pub fn into_attempt_error(self, retry_after: Option<Duration>) -> AttemptError {
+        if self.is_model_not_found() {
+            return AttemptError::NotServed {
+                status: self.status.as_u16(),
+                detail: Detail::new(self),
+            };
+        }
         if self.refuses_account() {
             return AttemptError::Rejected {
                 status: self.status.as_u16(),
@@ -82,11 +88,28 @@ impl UpstreamFailure {
     /// credential (`auth: passthrough`): a refusal is about the client's credential, so it is
     /// an [`AttemptError::Status`] that reaches the client unchanged.
     pub fn into_client_error(self, retry_after: Option<Duration>) -> AttemptError {
+        if self.is_model_not_found() {
+            return AttemptError::NotServed {
+                status: self.status.as_u16(),
+                detail: Detail::new(self),
+            };
+        }
         AttemptError::Status {
             status: self.status.as_u16(),
             retry_after,
             detail: Detail::new(self),
         }
+    }
+
+    /// Whether the answer is a 404 `not_found_error`: on the Messages API (whose endpoints
+    /// exist) that is the model (Anthropic: `"model: claude-…"`), so the provider's model list
+    /// was wrong and another provider that serves the model should be tried.
+    pub fn is_model_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+            && serde_json::from_slice::<serde_json::Value>(&self.body).is_ok_and(|value| {
+                value.pointer("/error/type").and_then(|kind| kind.as_str())
+                    == Some("not_found_error")
+            })
     }
 
     /// Whether the answer refuses the credential or the account behind it: 401, 402, 403, or
@@ -243,6 +266,14 @@ mod tests {
         let bad =
             answer(400, "invalid_request_error", "prompt is too long").into_attempt_error(None);
         assert!(matches!(bad, AttemptError::Status { status: 400, .. }));
+    }
+
+    #[test]
+    fn a_404_not_found_error_is_a_model_the_provider_does_not_serve() {
+        let error = answer(404, "not_found_error", "model: claude-opus-9").into_attempt_error(None);
+        assert!(matches!(error, AttemptError::NotServed { status: 404, .. }));
+        let other = answer(404, "api_error", "no route").into_attempt_error(None);
+        assert!(matches!(other, AttemptError::Status { status: 404, .. }));
     }
 
     #[test]

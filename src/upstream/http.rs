@@ -4,7 +4,6 @@ mod body;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +21,7 @@ use tokio::time::{Instant, timeout_at};
 use url::Url;
 
 use super::failure::{self, UpstreamFailure};
+use super::mapping::ModelMapping;
 use super::stream::PendingStream;
 use super::{
     ClientCredential, Endpoint, RelayRequest, ResponseBody, UpstreamBuildError, UpstreamResponse,
@@ -51,7 +51,7 @@ pub(super) struct HttpProvider {
     messages_uri: Uri,
     count_tokens_uri: Uri,
     auth: Auth,
-    model_mapping: BTreeMap<String, String>,
+    model_mapping: ModelMapping,
     timeouts: TimeoutsConfig,
 }
 
@@ -94,7 +94,7 @@ impl HttpProvider {
             messages_url,
             count_tokens_url,
             auth,
-            model_mapping: config.model_mapping.clone(),
+            model_mapping: ModelMapping::new(&config.model_mapping),
             timeouts: config.timeouts,
         })
     }

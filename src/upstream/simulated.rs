@@ -1,7 +1,6 @@
 //! The `simulated` provider: answers the Messages API in process, like Anthropic would, with
 //! configurable latency and faults (error statuses, stalls, cut streams).
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::failure::UpstreamFailure;
+use super::mapping::ModelMapping;
 use super::sse::Frame;
 use super::stream::{PendingStream, StreamError};
 use super::{Endpoint, RelayRequest, ResponseBody, UpstreamResponse};
@@ -41,7 +41,7 @@ const WORDS: [&str; 12] = [
 /// An in-process provider.
 pub(super) struct SimulatedProvider {
     config: SimulatedConfig,
-    model_mapping: BTreeMap<String, String>,
+    model_mapping: ModelMapping,
     timeouts: TimeoutsConfig,
     seed: u64,
     /// Attempts so far; with the seed, it decides each attempt's dice.
@@ -62,7 +62,7 @@ impl SimulatedProvider {
             .unwrap_or_else(|| RandomState::new().hash_one(&config.name));
         SimulatedProvider {
             config: simulated,
-            model_mapping: config.model_mapping.clone(),
+            model_mapping: ModelMapping::new(&config.model_mapping),
             timeouts: config.timeouts,
             seed,
             attempts: AtomicU64::new(0),
@@ -187,7 +187,8 @@ impl Answer {
         let model = provider
             .model_mapping
             .get(&request.model)
-            .unwrap_or(&request.model);
+            .unwrap_or(&request.model)
+            .to_owned();
         Answer {
             id: format!("msg_sim_{id:016x}"),
             model: model.clone(),
