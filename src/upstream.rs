@@ -155,7 +155,7 @@ pub struct RelayUpstream {
 
 enum ProviderClient {
     Http(Box<http::HttpProvider>),
-    Simulated(simulated::SimulatedProvider),
+    Simulated(Box<simulated::SimulatedProvider>),
 }
 
 impl RelayUpstream {
@@ -167,9 +167,9 @@ impl RelayUpstream {
             .map(|provider| match &provider.base_url {
                 Some(base_url) => http::HttpProvider::new(provider, base_url)
                     .map(|client| ProviderClient::Http(Box::new(client))),
-                None => Ok(ProviderClient::Simulated(
+                None => Ok(ProviderClient::Simulated(Box::new(
                     simulated::SimulatedProvider::new(&provider.config),
-                )),
+                ))),
             })
             .collect::<Result<_, _>>()?;
         let models = providers

@@ -393,14 +393,6 @@ impl RuntimeConfig {
             if provider.weight == 0 {
                 errors.push(ConfigError::new(path("weight"), "must be at least 1"));
             }
-            for (j, model) in provider.models.iter().enumerate() {
-                if model.trim().is_empty() {
-                    errors.push(ConfigError::new(
-                        path(&format!("models[{j}]")),
-                        "must not be empty",
-                    ));
-                }
-            }
         }
         for (i, rule) in self.routing.model_order.iter().enumerate() {
             let path = |field: &str| format!("routing.model_order[{i}].{field}");

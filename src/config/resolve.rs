@@ -158,10 +158,24 @@ impl Config {
         self.runtime_config_of(providers.iter().map(|p| p.config.settings()).collect())
     }
 
+    /// The runtime's config over `providers`. A `routing.model_order` rule keeps only the
+    /// providers among them (a provider skipped for want of its key drops out of the rules
+    /// that name it; a rule left with none is dropped).
     pub(super) fn runtime_config_of(&self, providers: Vec<ProviderSettings>) -> RuntimeConfig {
+        let mut routing = self.routing.clone();
+        let configured = |name: &String| providers.iter().any(|p| &p.name == name);
+        let all_configured = self.providers.len() == providers.len();
+        if !all_configured {
+            for rule in &mut routing.model_order {
+                rule.providers.retain(configured);
+            }
+            routing
+                .model_order
+                .retain(|rule| !rule.providers.is_empty());
+        }
         RuntimeConfig {
             providers,
-            routing: self.routing.clone(),
+            routing,
             health: self.health.clone(),
             supervision: self.supervision.clone(),
         }

@@ -25,7 +25,7 @@ impl ModelMapping {
                 exact.insert(from.clone(), to.clone());
             }
         }
-        patterns.sort_by(|a, b| b.1.cmp(&a.1));
+        patterns.sort_by_key(|(_, len, _)| std::cmp::Reverse(*len));
         ModelMapping { exact, patterns }
     }
 

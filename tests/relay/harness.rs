@@ -52,7 +52,7 @@ pub(crate) fn yaml(upstreams: &[Upstream<'_>], extra: &str) -> String {
     for (i, upstream) in upstreams.iter().enumerate() {
         yaml.push_str(&format!(
             "  - name: {}\n    type: anthropic_compatible\n    base_url: {}\n    \
-             api_key_env: TEST_PROVIDER_KEY\n    priority: {}\n    models: [model-{}]\n    \
+             api_key_env: TEST_PROVIDER_KEY\n    priority: {}\n    models: [model-{}, \"*\"]\n    \
              timeouts: {{connect: 1s, first_event: 600ms, idle: 600ms, total: 20s}}\n",
             upstream.name,
             upstream.url,

@@ -139,7 +139,7 @@ async fn health_answers_without_authentication() {
 async fn count_tokens_is_routed_like_messages() {
     let (status, body) = call(post(
         "/v1/messages/count_tokens",
-        r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
+        r#"{"model":"shared","messages":[{"role":"user","content":"hello there"}]}"#,
     ))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -150,10 +150,10 @@ async fn count_tokens_is_routed_like_messages() {
 async fn a_simulated_provider_answers_in_the_messages_format() {
     let (status, body) = call(post(
         "/v1/messages",
-        r#"{"model":"claude-x","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#,
+        r#"{"model":"sim-2","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#,
     ))
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["type"], "message");
-    assert_eq!(body["model"], "claude-x");
+    assert_eq!(body["model"], "sim-2");
 }

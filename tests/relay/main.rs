@@ -11,6 +11,7 @@ mod auth;
 mod command;
 mod failover;
 mod input;
+mod models;
 mod observe;
 mod operations;
 mod streaming;
