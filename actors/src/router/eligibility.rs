@@ -84,6 +84,11 @@ impl Eligibility {
         }
     }
 
+    /// Whether some provider serves only some models, or a rule reorders them.
+    pub(crate) fn restricts(&self) -> bool {
+        self.by_model
+    }
+
     /// Whether provider `index` serves `model`.
     pub(crate) fn serves(&self, index: usize, model: &str) -> bool {
         self.serves.get(index).is_some_and(|s| s.serves(model))

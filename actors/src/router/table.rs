@@ -86,7 +86,9 @@ impl Table {
     /// [`RouteError::ModelNotServed`], naming what the enabled providers serve.
     pub(crate) fn eligible(&self, model: Option<&str>) -> Result<Cow<'_, [usize]>, RouteError> {
         let order = self.eligibility.order(model, &self.by_priority);
-        let Some(model) = model else {
+        let Some(model) = model.filter(|_| self.eligibility.restricts()) else {
+            // Every provider serves every model: a request finds none in rotation, not none
+            // that serves it.
             return Ok(order);
         };
         let enabled = |i: &usize| self.seats[*i].view.borrow().state != HealthState::Disabled;

@@ -262,3 +262,13 @@ fn runtime_checks_are_included_with_their_paths() {
         ]
     );
 }
+
+#[test]
+fn a_model_order_rule_names_configured_providers_with_the_path_of_each_problem() {
+    let mut config = with(vec![simulated("sim")]);
+    config.routing.model_order = vec![relayrace_actors::ModelOrder {
+        model: "claude-haiku-*".to_owned(),
+        providers: vec!["sim".to_owned(), "nowhere".to_owned()],
+    }];
+    assert_eq!(paths(&config), ["routing.model_order[0].providers[1]"]);
+}
