@@ -89,6 +89,11 @@ pub struct ServerConfig {
     /// How long a client may take to send its request body; then it gets 408.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Messages API requests handled at once (default 2048), streams until their end; one more
+    /// gets 529 `overloaded_error` with `retry-after: 1` at once, never a queue.
+    pub max_in_flight: usize,
+    /// Client connections open at once (default 4096); one more gets 529 and is closed.
+    pub max_connections: usize,
 }
 
 /// Client authentication.
@@ -289,6 +294,8 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
+            max_in_flight: 2048,
+            max_connections: 4096,
         }
     }
 }

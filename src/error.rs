@@ -9,6 +9,15 @@ use relayrace_actors::{AttemptError, RouteError};
 use crate::anthropic::error_body;
 use crate::upstream::UpstreamFailure;
 
+/// Anthropic's "overloaded" status.
+const OVERLOADED: StatusCode = match StatusCode::from_u16(529) {
+    Ok(status) => status,
+    Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+};
+
+/// The `retry-after` (seconds) of a relay-made 529: short, the bound frees as answers end.
+pub const OVERLOADED_RETRY_AFTER: &str = "1";
+
 /// An error answered to a client.
 #[derive(Debug, Clone)]
 pub enum ApiError {
@@ -61,6 +70,12 @@ impl ApiError {
             "request_too_large",
             format!("request body exceeds the relay's limit of {limit} bytes"),
         )
+    }
+
+    /// 529 `overloaded_error`: the relay is at one of its bounds (answered with
+    /// `retry-after: 1`, see [`OVERLOADED_RETRY_AFTER`]).
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(OVERLOADED, "overloaded_error", message)
     }
 
     /// The HTTP status this error answers with.
@@ -173,6 +188,13 @@ impl IntoResponse for ApiError {
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
+                if status == OVERLOADED {
+                    // Claude Code and the SDKs retry a 529 after this many seconds.
+                    response.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from_static(OVERLOADED_RETRY_AFTER),
+                    );
+                }
                 response
             }
             ApiError::Upstream(failure) => {

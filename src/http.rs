@@ -21,6 +21,7 @@ use axum::{Json, middleware};
 use relayrace_actors::{RouterHandle, StrategyKind};
 use serde::Serialize;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Secret;
 use crate::error::ApiError;
@@ -39,6 +40,8 @@ struct Inner {
     router: RouterHandle<RelayUpstream>,
     settings: AppSettings,
     observer: Observer,
+    /// One permit per Messages API request in flight (`server.max_in_flight`).
+    admission: Arc<Semaphore>,
 }
 
 /// Settings of the HTTP surface.
@@ -60,6 +63,8 @@ pub struct AppSettings {
     pub known_models: HashSet<String>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Messages API requests handled at once; one more is answered 529.
+    pub max_in_flight: usize,
     /// How long a client may take to send its body.
     pub body_read_timeout: Duration,
     /// Every provider's name, in configured order.
@@ -84,6 +89,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 router,
+                admission: Arc::new(Semaphore::new(settings.max_in_flight)),
                 settings,
                 observer,
             }),
@@ -93,6 +99,12 @@ impl AppState {
     /// The relay's observers: metrics, watchers' feeds, traffic figures.
     pub fn observer(&self) -> &Observer {
         &self.inner.observer
+    }
+
+    /// A place for one more request in flight, held until its answer ends; `None` at the
+    /// bound.
+    pub(crate) fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.inner.admission.clone().try_acquire_owned().ok()
     }
 
     pub(crate) fn router(&self) -> &RouterHandle<RelayUpstream> {

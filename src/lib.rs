@@ -66,6 +66,7 @@ impl Relay {
             event_capacity: config.supervision.event_capacity,
             known_models: known_models(resolved),
             max_body_bytes: config.server.max_body_bytes,
+            max_in_flight: config.server.max_in_flight,
             body_read_timeout: config.server.body_read_timeout,
             providers: resolved
                 .providers
@@ -86,6 +87,7 @@ impl Relay {
             limits: server::Limits {
                 grace: config.server.shutdown_grace,
                 header_read_timeout: config.server.header_read_timeout,
+                max_connections: config.server.max_connections,
             },
         })
     }

@@ -40,11 +40,17 @@ impl Config {
                 format!("must be between 1 and {MAX_WORKERS}"),
             ));
         }
-        if self.server.max_body_bytes == 0 {
-            errors.push(ConfigError::new(
-                "server.max_body_bytes",
-                "must be above zero",
-            ));
+        for (name, value) in [
+            ("max_body_bytes", self.server.max_body_bytes),
+            ("max_in_flight", self.server.max_in_flight),
+            ("max_connections", self.server.max_connections),
+        ] {
+            if value == 0 {
+                errors.push(ConfigError::new(
+                    format!("server.{name}"),
+                    "must be above zero",
+                ));
+            }
         }
         if self.server.admin_listen == Some(self.server.listen) && self.server.listen.port() != 0 {
             errors.push(ConfigError::new(

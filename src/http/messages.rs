@@ -41,6 +41,29 @@ pub(super) async fn relay(
     let started = Instant::now();
     let request_id = next_request_id();
     let observer = state.observer().clone();
+    let Some(admitted) = state.admit() else {
+        // At the bound: answered at once, never queued (nothing of the body is read).
+        let limit = state.settings().max_in_flight;
+        tracing::info!(
+            request_id,
+            status = 529u16,
+            outcome = RequestOutcome::Rejected.as_str(),
+            max_in_flight = limit,
+            "request finished"
+        );
+        observer.finished(Answer {
+            provider: None,
+            model: "",
+            outcome: RequestOutcome::Rejected,
+            total: started.elapsed(),
+            first_event: None,
+            stream: StreamStats::default(),
+        });
+        let error = ApiError::overloaded(format!(
+            "the relay is at its limit of {limit} requests in flight; retry shortly"
+        ));
+        return with_request_id(error.into_response(), &request_id);
+    };
     let in_flight = observer.in_flight();
     let (parts, body) = request.into_parts();
     let relay_request = match read_request(&state, &parts, body, endpoint).await {
@@ -78,6 +101,7 @@ pub(super) async fn relay(
         first_event: None,
         observer,
         _in_flight: in_flight,
+        _admitted: admitted,
     };
     let routing = Instant::now();
     let route = state.router().route(relay_request);

@@ -14,6 +14,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::Stream;
 use relayrace_actors::{Provider, RouterHandle};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::anthropic::error_body;
@@ -30,6 +31,8 @@ pub(super) struct RequestLog {
     pub(super) first_event: Option<Duration>,
     pub(super) observer: Observer,
     pub(super) _in_flight: InFlight,
+    /// The request's place under `server.max_in_flight`, freed when its answer ends.
+    pub(super) _admitted: OwnedSemaphorePermit,
 }
 
 impl RequestLog {

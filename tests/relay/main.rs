@@ -7,6 +7,7 @@
     reason = "test helpers fail the test"
 )]
 
+mod admission;
 mod auth;
 mod command;
 mod failover;
