@@ -228,3 +228,54 @@ async fn a_malformed_event_mid_stream_is_dropped_and_a_malformed_first_event_fai
     });
     relay.stop().await;
 }
+
+/// Row 21: a client that goes away mid-stream. The relay cancels its upstream attempt: the
+/// upstream sees its connection close (issue 17 asks within 10 ms).
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_cancels_its_upstream_attempt_at_once() {
+    let _gate = shared().await;
+    let (primary, _fallback, relay) = pair("words=200,event_delay_ms=50", "").await;
+    let mut slowest = std::time::Duration::ZERO;
+    for round in 1..=5 {
+        let response = relay.post(&message(true)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let mut response = response;
+        // Read the first chunks of the stream, then go away.
+        let mut seen = 0;
+        while seen < 3 {
+            response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream ended early");
+            seen += 1;
+        }
+        let left = tokio::time::Instant::now();
+        drop(response);
+        within(
+            SECOND,
+            "the upstream connection closing",
+            primary.wait_for_disconnects(round),
+        )
+        .await;
+        slowest = slowest.max(left.elapsed());
+    }
+    let bound = 10 * MS;
+    assert_bound(slowest, bound, "upstream cancelled after the client left");
+    record(Row {
+        id: "21",
+        scenario: "the client goes away mid-stream",
+        configuration: format!(
+            "primary `words=200,event_delay_ms=50` (a 10 s stream); the client reads 3 chunks, \
+             then closes its connection; 5 times; {DEFAULTS}"
+        ),
+        expected: "the relay cancels the upstream attempt within 10 ms",
+        outcome: format!(
+            "each time the primary saw its connection close; slowest {} after the client left",
+            human(slowest)
+        ),
+        time: slowest,
+        bound,
+    });
+    relay.stop().await;
+}
