@@ -7,6 +7,7 @@ use super::*;
 mod describe;
 mod example;
 mod load;
+mod props;
 mod resolve;
 mod validate;
 

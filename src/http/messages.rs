@@ -349,6 +349,45 @@ fn request_id_text(id: u64) -> String {
 mod tests {
     use super::*;
 
+    mod props {
+        //! Property tests of the body scan (they run in CI on stable).
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic_and_only_an_object_with_a_model_passes(
+                body in proptest::collection::vec(any::<u8>(), 0..512),
+            ) {
+                if let Ok(peek) = BodyPeek::read(&Bytes::from(body.clone())) {
+                    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    prop_assert_eq!(value["model"].as_str(), Some(peek.model.as_str()));
+                }
+            }
+
+            #[test]
+            fn model_and_stream_are_read_whatever_else_the_body_holds(
+                model in "[ -~]{1,40}",
+                stream in proptest::option::of(any::<bool>()),
+                extra in proptest::collection::btree_map("[a-z_]{1,8}", any::<i64>(), 0..6),
+            ) {
+                let mut body = serde_json::Map::new();
+                for (key, value) in &extra {
+                    body.insert(key.clone(), (*value).into());
+                }
+                body.insert("model".into(), model.clone().into());
+                if let Some(stream) = stream {
+                    body.insert("stream".into(), stream.into());
+                }
+                let bytes = Bytes::from(serde_json::to_vec(&body).unwrap());
+                let peek = BodyPeek::read(&bytes).unwrap();
+                prop_assert_eq!(peek.model, model);
+                prop_assert_eq!(peek.stream, stream.unwrap_or(false));
+            }
+        }
+    }
+
     #[test]
     fn request_ids_are_rr_and_sixteen_hex_digits() {
         for id in [0, 1, 0x0123_4567_89ab_cdef, u64::MAX] {
