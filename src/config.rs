@@ -171,6 +171,10 @@ pub struct ProviderConfig {
     /// a key may be a glob pattern (an exact key wins, then the longest matching pattern).
     #[serde(default)]
     pub model_mapping: BTreeMap<String, String>,
+    /// At most this many attempts in flight on this provider at once; a request that finds it
+    /// full goes to the next provider. Absent: no bound.
+    #[serde(default)]
+    pub max_concurrent_attempts: Option<u32>,
     /// Timeouts of one attempt.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
@@ -197,6 +201,7 @@ impl ProviderConfig {
             weight: self.weight,
             enabled: self.enabled,
             models: self.served_models(),
+            max_concurrent_attempts: self.max_concurrent_attempts,
         }
     }
 

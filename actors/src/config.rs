@@ -47,6 +47,10 @@ pub struct ProviderSettings {
     /// names or glob patterns (`*` any run of characters, `?` one). Empty: every model.
     #[serde(default)]
     pub models: Vec<String>,
+    /// At most this many attempts in flight on it at once; a request that finds it full goes
+    /// to the next provider as if it were out of rotation. `None`: no bound.
+    #[serde(default)]
+    pub max_concurrent_attempts: Option<u32>,
 }
 
 impl ProviderSettings {
@@ -58,7 +62,15 @@ impl ProviderSettings {
             weight: default_weight(),
             enabled: true,
             models: Vec::new(),
+            max_concurrent_attempts: None,
         }
+    }
+
+    /// Bounds its attempts in flight.
+    #[must_use]
+    pub fn max_concurrent_attempts(mut self, max: u32) -> Self {
+        self.max_concurrent_attempts = Some(max);
+        self
     }
 
     /// Serves only these models (exact names or glob patterns).
@@ -392,6 +404,12 @@ impl RuntimeConfig {
             }
             if provider.weight == 0 {
                 errors.push(ConfigError::new(path("weight"), "must be at least 1"));
+            }
+            if provider.max_concurrent_attempts == Some(0) {
+                errors.push(ConfigError::new(
+                    path("max_concurrent_attempts"),
+                    "must be at least 1 (or absent: no bound)",
+                ));
             }
         }
         for (i, rule) in self.routing.model_order.iter().enumerate() {

@@ -143,7 +143,7 @@ impl RouterState {
         candidates.clear();
         for (index, (seat, view)) in self.table.seats().iter().zip(&mut self.views).enumerate() {
             let serves = model.is_none_or(|model| self.eligibility.serves(index, model));
-            if serves && view.in_rotation() {
+            if serves && seat.has_room() && view.in_rotation() {
                 candidates.push(Candidate {
                     id: seat.provider.id(),
                     priority: seat.priority,

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, RuntimeConfig};
@@ -215,6 +215,9 @@ fn providers(
             weight: settings.weight,
             view: reader,
             standing: requester,
+            slots: settings
+                .max_concurrent_attempts
+                .map(|max| Arc::new(Semaphore::new(max as usize))),
         });
         provider_args.push(ProviderArgs {
             provider,

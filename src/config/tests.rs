@@ -66,6 +66,7 @@ fn provider(name: &str, kind: ProviderKind) -> ProviderConfig {
         enabled: true,
         models: Vec::new(),
         model_mapping: BTreeMap::new(),
+        max_concurrent_attempts: None,
         timeouts: TimeoutsConfig::default(),
         simulated: None,
     }

@@ -47,6 +47,7 @@ pub(super) fn provider(kind: ProviderKind, base_url: Option<&str>) -> ProviderCo
         enabled: true,
         models: Vec::new(),
         model_mapping: BTreeMap::new(),
+        max_concurrent_attempts: None,
         timeouts: timeouts(300, 300, 2000),
         simulated: (kind == ProviderKind::Simulated).then(simulated),
     }

@@ -80,28 +80,42 @@ pub(crate) struct Seat {
     pub(crate) weight: u32,
     pub(crate) view: watch::Receiver<View>,
     pub(crate) standing: Standing,
+    /// Its slots for attempts in flight, when they are bounded.
+    pub(crate) slots: Option<Arc<Semaphore>>,
 }
 
 impl Seat {
     /// Whether it would admit an attempt now (admits nothing).
     pub(crate) fn in_rotation(&self) -> bool {
-        self.view.borrow().in_rotation()
+        self.has_room() && self.view.borrow().in_rotation()
+    }
+
+    /// Whether it has room for one more attempt (always, when unbounded).
+    pub(crate) fn has_room(&self) -> bool {
+        self.slots
+            .as_ref()
+            .is_none_or(|slots| slots.available_permits() > 0)
     }
 
     /// Admits one attempt: a healthy provider at once, a half-open one if a probe slot is free.
     pub(crate) fn admit(&self) -> Option<Target> {
         let view = self.view.borrow();
         let actor = view.actor.clone()?;
-        let permit = match view.state {
+        let probe = match view.state {
             HealthState::Healthy => None,
             HealthState::HalfOpen => Some(view.probes.clone()?.try_acquire_owned().ok()?),
             _ => return None,
+        };
+        let slot = match &self.slots {
+            Some(slots) => Some(slots.clone().try_acquire_owned().ok()?),
+            None => None,
         };
         Some(Target {
             provider: self.provider.clone(),
             actor,
             standing: self.standing.clone(),
-            probe: permit,
+            probe,
+            _slot: slot,
         })
     }
 
@@ -143,6 +157,8 @@ pub(crate) struct Target {
     pub(crate) actor: ActorRef<ProviderMsg>,
     pub(crate) standing: Standing,
     probe: Option<OwnedSemaphorePermit>,
+    /// Its place under the provider's bound on attempts in flight, if any.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Target {

@@ -218,3 +218,38 @@ async fn embedders_can_add_their_own_trigger() {
     assert_eq!(routed.response.provider, "b");
     runtime.shutdown(crate::SECOND).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_at_its_bound_on_attempts_in_flight_is_passed_over_until_one_ends() {
+    let mut config = crate::config(&["a", "b"]);
+    config.providers[0] = relayrace_actors::ProviderSettings::new("a")
+        .priority(1)
+        .max_concurrent_attempts(2);
+    let fake = crate::fake().script(
+        "a",
+        [relayrace_actors::testing::Step::ok().after(100 * crate::MS)],
+    );
+    let harness = crate::Harness::start(config, fake).await;
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let handle = harness.handle();
+            tokio::spawn(async move {
+                handle
+                    .route("x".to_owned())
+                    .await
+                    .unwrap()
+                    .response
+                    .provider
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for request in requests {
+        answered.push(request.await.unwrap());
+    }
+    answered.sort();
+    assert_eq!(answered, ["a", "a", "b", "b"]);
+    // Once its attempts ended, a has room again.
+    assert_eq!(harness.route_ok().await, "a");
+    harness.shutdown().await;
+}
