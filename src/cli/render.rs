@@ -106,7 +106,8 @@ pub fn status_table(view: &StatusView, now: SystemTime, style: Style) -> String 
     out
 }
 
-/// `models:`, then one line per provider: what it serves, compactly.
+/// `models:`, then one line per provider: its names and patterns, `every model` without any
+/// (and after them when a pattern serves every model), `-` from a relay that does not say.
 fn served_models(providers: &[StatusRow]) -> String {
     let width = providers
         .iter()
@@ -115,10 +116,11 @@ fn served_models(providers: &[StatusRow]) -> String {
         .unwrap_or(0);
     let mut out = String::from("models:\n");
     for provider in providers {
-        let served = match (provider.serves_every_model, provider.models.as_slice()) {
-            (Some(true), _) => "every model".to_owned(),
-            (_, []) => dash(),
-            (_, models) => models.join(", "),
+        let served = match (provider.models.as_slice(), provider.serves_every_model) {
+            ([], Some(true)) => "every model".to_owned(),
+            ([], _) => dash(),
+            (models, Some(true)) => format!("{} (every model)", models.join(", ")),
+            (models, _) => models.join(", "),
         };
         let _ = writeln!(out, "  {:<width$}  {served}", provider.name);
     }

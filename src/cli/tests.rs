@@ -94,7 +94,7 @@ gone       failed     -      -      0         0          -       -       -      
 models:
   anthropic  every model
   zai        claude-haiku-*, claude-opus-4-6
-  ollama     every model
+  ollama     claude-sonnet-4-5, * (every model)
   gone       -
 ";
     let table = status_table(&status_view(), now, Style { color: false });

@@ -57,8 +57,8 @@ async fn the_status_and_watch_commands_read_a_running_relay() {
         lines[4..],
         [
             "models:",
-            "  primary   every model",
-            "  fallback  every model"
+            "  primary   model-primary, * (every model)",
+            "  fallback  model-fallback, * (every model)",
         ]
     );
 
