@@ -186,3 +186,19 @@ fn describe_does_not_warn_when_a_provider_serves_every_model_or_a_matching_patte
         assert_eq!(warnings(&config), Vec::<String>::new(), "{config:?}");
     }
 }
+
+#[test]
+fn what_a_provider_serves_names_patterns_and_every_model() {
+    let mut provider = serving("p", &["claude-opus-4-6", "claude-haiku-4-?"]);
+    provider.model_mapping = BTreeMap::from([("claude-sonnet-*".to_owned(), "x".to_owned())]);
+    assert_eq!(provider.served_names(), ["claude-opus-4-6"]);
+    assert!(provider.serves("claude-opus-4-6"));
+    assert!(!provider.serves("claude-opus-4-6-20260101"));
+    assert!(provider.serves("claude-haiku-4-5"));
+    assert!(!provider.serves("claude-haiku-4-5-20251001"));
+    assert!(provider.serves("claude-sonnet-4-6"));
+    assert!(!serves_every_model(&provider.served_models()));
+    assert!(serves_every_model(&[]));
+    assert!(serves_every_model(&["a".to_owned(), "**".to_owned()]));
+    assert!(!serves_every_model(&["*-4-5".to_owned()]));
+}
