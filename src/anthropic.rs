@@ -1,8 +1,24 @@
-//! The Anthropic Messages API's error vocabulary, shared by every part of the relay that reads
-//! or writes an error: the error body, and error types by status and back. A leaf: it imports
-//! nothing of the relay.
+//! The Anthropic Messages API's vocabulary, shared by every part of the relay that needs it:
+//! the error body, error types by status and back, and the models Claude Code asks for when
+//! its user has chosen none. A leaf: it imports nothing of the relay.
 
 use serde_json::json;
+
+/// The models the current Claude Code release requests when its user sets none (no `/model`,
+/// `--model`, `ANTHROPIC_MODEL` or `ANTHROPIC_DEFAULT_*_MODEL`): the main model, then the
+/// small/fast model of its background requests (titles, token counts, summaries). `relayrace
+/// check` warns about each that no enabled provider serves.
+///
+/// From Claude Code's model configuration (code.claude.com/docs/en/model-config, "`default`
+/// model setting" and "Environment variables"): for Anthropic API users (a key, which is how
+/// Claude Code reaches a relay) and Max, `default` is Opus 4.8, sent as `claude-opus-4-8`; the
+/// background model is Haiku 4.5 (`ANTHROPIC_DEFAULT_HAIKU_MODEL`, formerly
+/// `ANTHROPIC_SMALL_FAST_MODEL`), which Claude Code sends as the dated
+/// `claude-haiku-4-5-20251001` (seen in requests of Claude Code 2.1.x:
+/// anthropics/claude-code#41120, router-for-me/CLIProxyAPI#1596). Pro and Team Standard
+/// subscribers (`auth: passthrough`) default to Sonnet 4.6 (`claude-sonnet-4-6`) instead.
+/// Update this when Claude Code changes its defaults.
+pub const CLAUDE_CODE_DEFAULT_MODELS: [&str; 2] = ["claude-opus-4-8", "claude-haiku-4-5-20251001"];
 
 /// The JSON body of an Anthropic error: `{"type":"error","error":{"type":…,"message":…}}`.
 /// Every error body the relay makes itself is written here (an upstream's own is replayed).

@@ -216,6 +216,44 @@ impl ProviderConfig {
         }
         served
     }
+
+    /// The exact names among its served models (patterns cannot be listed), in order.
+    pub fn served_names(&self) -> Vec<String> {
+        let mut names = self.served_models();
+        names.retain(|model| !is_model_pattern(model));
+        names
+    }
+
+    /// Whether it serves `model`: an exact name, a pattern that matches it, or no list at all.
+    pub fn serves(&self, model: &str) -> bool {
+        let served = self.served_models();
+        served.is_empty() || served.iter().any(|s| model_matches(s, model))
+    }
+}
+
+/// Whether a provider serving `served` (see [`ProviderConfig::served_models`]) serves any model
+/// whatever: the list is empty, or has a pattern of nothing but `*`.
+pub fn serves_every_model(served: &[String]) -> bool {
+    served.is_empty()
+        || served
+            .iter()
+            .any(|s| !s.is_empty() && s.chars().all(|c| c == '*'))
+}
+
+/// Whether a served model (or a `model_order` rule) is a glob pattern (`*`, `?`) rather than
+/// an exact name.
+pub fn is_model_pattern(model: &str) -> bool {
+    model.contains(['*', '?'])
+}
+
+/// Whether `model` is `served` (an exact name, or a glob pattern matched with `wildmatch`, as
+/// the runtime matches them).
+pub fn model_matches(served: &str, model: &str) -> bool {
+    if is_model_pattern(served) {
+        wildmatch::WildMatch::new(served).matches(model)
+    } else {
+        served == model
+    }
 }
 
 /// Provider kinds.

@@ -72,8 +72,11 @@ pub struct AppSettings {
     /// Each provider's key variable (`api_key_env`), by provider name: the log line of a
     /// provider that refuses its key names it.
     pub key_vars: BTreeMap<String, String>,
-    /// Models served, with the provider serving each (`GET /v1/models`).
-    pub models: Vec<(String, String)>,
+    /// The exact model names the enabled providers serve, once each (`GET /v1/models`).
+    pub models: Vec<String>,
+    /// Each provider's served models as configured (names and patterns), by provider name;
+    /// empty: every model (`/status`).
+    pub served: BTreeMap<String, Vec<String>>,
 }
 
 impl AppState {
@@ -185,15 +188,14 @@ struct ModelEntry<'a> {
     created_at: &'static str,
 }
 
-/// `GET /v1/models`: the union of the providers' models, in the Anthropic list format.
+/// `GET /v1/models`: the exact model names the enabled providers serve, in the Anthropic list
+/// format.
 async fn models(State(state): State<AppState>) -> Response {
-    let mut seen = HashSet::new();
     let data: Vec<ModelEntry<'_>> = state
         .settings()
         .models
         .iter()
-        .filter(|(id, _)| seen.insert(id.as_str()))
-        .map(|(id, _)| ModelEntry {
+        .map(|id| ModelEntry {
             kind: "model",
             id,
             display_name: id,

@@ -55,7 +55,6 @@ impl Relay {
     /// Starts the runtime over the resolved providers.
     pub async fn start(config: &Config, resolved: &Resolved) -> Result<Self, RelayError> {
         let upstream = RelayUpstream::new(&resolved.providers)?;
-        let models = upstream.models();
         let runtime = Runtime::start(config.runtime_config(&resolved.providers), upstream).await?;
         let settings = AppSettings {
             strategy: config.routing.strategy,
@@ -78,7 +77,12 @@ impl Relay {
                 .iter()
                 .filter_map(|p| Some((p.config.name.clone(), p.config.api_key_env.clone()?)))
                 .collect(),
-            models,
+            models: listed_models(resolved),
+            served: resolved
+                .providers
+                .iter()
+                .map(|p| (p.config.name.clone(), p.config.served_models()))
+                .collect(),
         };
         let state = AppState::new(runtime.handle(), settings);
         Ok(Relay {
@@ -142,6 +146,20 @@ impl Relay {
         );
         self.runtime.shutdown(Duration::from_secs(1)).await;
     }
+}
+
+/// What `GET /v1/models` lists: every exact name an enabled provider serves (its `models` and
+/// `model_mapping` keys; patterns cannot be listed), once each, in configured order.
+fn listed_models(resolved: &Resolved) -> Vec<String> {
+    let mut listed: Vec<String> = Vec::new();
+    for provider in resolved.providers.iter().filter(|p| p.config.enabled) {
+        for name in provider.config.served_names() {
+            if !listed.contains(&name) {
+                listed.push(name);
+            }
+        }
+    }
+    listed
 }
 
 /// Model names metrics label as themselves: those the providers list or map.

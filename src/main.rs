@@ -35,7 +35,8 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
-    /// Validate a config and print the resolved providers, secrets masked.
+    /// Validate a config and print the resolved providers and the models each serves, secrets
+    /// masked; warn about models Claude Code requests by default that none serves.
     Check {
         /// The YAML config file.
         #[arg(long, short, default_value = "config.example.yaml")]
@@ -44,7 +45,8 @@ enum Command {
     /// Watch a running relay: health transitions and failovers, one line each, with the
     /// providers' table kept up to date below them on a terminal.
     Watch(Remote),
-    /// Print a running relay's providers: state, since, failures, requests, failovers, latency.
+    /// Print a running relay's providers: state, since, failures, requests, failovers, latency,
+    /// and the models each serves.
     Status(Remote),
 }
 

@@ -26,6 +26,12 @@ pub struct StatusRow {
     pub name: String,
     /// Health state.
     pub state: String,
+    /// Its served models as configured (names and patterns); empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Whether it serves any model; absent from a relay that does not say.
+    #[serde(default)]
+    pub serves_every_model: Option<bool>,
     /// When it entered that state (RFC 3339).
     #[serde(default)]
     pub since: Option<String>,
@@ -59,7 +65,7 @@ pub struct Style {
     pub color: bool,
 }
 
-/// `relayrace status`: the strategy, then one row per provider.
+/// `relayrace status`: the strategy, one row per provider, then the models each serves.
 pub fn status_table(view: &StatusView, now: SystemTime, style: Style) -> String {
     let header = [
         "PROVIDER",
@@ -96,6 +102,28 @@ pub fn status_table(view: &StatusView, now: SystemTime, style: Style) -> String 
     let failover = if view.failover { "on" } else { "off" };
     let mut out = format!("strategy {}, failover {failover}\n", view.strategy);
     out.push_str(&table(&header, &rows, style));
+    out.push_str(&served_models(&view.providers));
+    out
+}
+
+/// `models:`, then one line per provider: its names and patterns, `every model` without any
+/// (and after them when a pattern serves every model), `-` from a relay that does not say.
+fn served_models(providers: &[StatusRow]) -> String {
+    let width = providers
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("models:\n");
+    for provider in providers {
+        let served = match (provider.models.as_slice(), provider.serves_every_model) {
+            ([], Some(true)) => "every model".to_owned(),
+            ([], _) => dash(),
+            (models, Some(true)) => format!("{} (every model)", models.join(", ")),
+            (models, _) => models.join(", "),
+        };
+        let _ = writeln!(out, "  {:<width$}  {served}", provider.name);
+    }
     out
 }
 

@@ -11,17 +11,21 @@ use super::view::WatchView;
 use crate::observe::RelayEvent;
 use crate::upstream::sse;
 
-/// A `/status` answer as the relay gave it (trimmed of fields the table does not show).
+/// A `/status` answer as the relay gave it (trimmed of fields the table does not show; `gone`
+/// as a relay that does not say what it serves).
 const STATUS: &str = r#"{
   "strategy": "failover", "failover": true, "race_timeout_ms": 5000,
   "providers": [
-    {"name": "anthropic", "state": "unhealthy", "circuit": "open", "since": "2026-03-01T12:00:00.000Z",
+    {"name": "anthropic", "models": [], "serves_every_model": true,
+     "state": "unhealthy", "circuit": "open", "since": "2026-03-01T12:00:00.000Z",
      "consecutive_failures": 5, "requests": 120, "failovers": 6, "latency_p50_ms": 840,
      "latency_p99_ms": 4210, "first_event_p50_ms": 310, "first_event_p99_ms": 1190},
-    {"name": "zai", "state": "healthy", "circuit": "closed", "since": "2026-03-01T11:58:47.500Z",
+    {"name": "zai", "models": ["claude-haiku-*", "claude-opus-4-6"], "serves_every_model": false,
+     "state": "healthy", "circuit": "closed", "since": "2026-03-01T11:58:47.500Z",
      "consecutive_failures": 0, "requests": 9, "failovers": 0, "latency_p50_ms": 1020,
      "latency_p99_ms": 1300, "first_event_p50_ms": 450, "first_event_p99_ms": 600},
-    {"name": "ollama", "state": "disabled", "circuit": "disabled", "since": "2026-02-28T09:30:00.000Z",
+    {"name": "ollama", "models": ["claude-sonnet-4-5", "*"], "serves_every_model": true,
+     "state": "disabled", "circuit": "disabled", "since": "2026-02-28T09:30:00.000Z",
      "consecutive_failures": 0, "requests": 0, "failovers": 0, "latency_p50_ms": null,
      "latency_p99_ms": null, "first_event_p50_ms": null, "first_event_p99_ms": null},
     {"name": "gone", "state": "failed", "circuit": "failed", "since": null,
@@ -87,9 +91,28 @@ anthropic  unhealthy  4m12s  5      120       6          840ms   4210ms  310ms  
 zai        healthy    5m24s  0      9         0          1020ms  1300ms  450ms     600ms
 ollama     disabled   1d02h  0      0         0          -       -       -         -
 gone       failed     -      -      0         0          -       -       -         -
+models:
+  anthropic  every model
+  zai        claude-haiku-*, claude-opus-4-6
+  ollama     claude-sonnet-4-5, * (every model)
+  gone       -
 ";
     let table = status_table(&status_view(), now, Style { color: false });
     assert_eq!(table, expected, "\n{table}");
+}
+
+#[test]
+fn status_names_the_models_each_provider_serves() {
+    let now = at("2026-03-01T12:04:12.000Z");
+    let mut view = status_view();
+    view.providers.truncate(2);
+    view.providers[1].models = vec!["glm-4.6".to_owned()];
+    let table = status_table(&view, now, Style { color: true });
+    // Uncoloured, after the table.
+    assert!(
+        table.ends_with("models:\n  anthropic  every model\n  zai        glm-4.6\n"),
+        "{table}"
+    );
 }
 
 #[test]

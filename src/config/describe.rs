@@ -2,10 +2,13 @@
 
 use humantime_serde::re::humantime::format_duration;
 
-use super::{AuthStyle, Config, ProviderKind, Resolved, ResolvedProvider};
+use super::{AuthStyle, Config, ProviderKind, Resolved, ResolvedProvider, serves_every_model};
+use crate::anthropic::CLAUDE_CODE_DEFAULT_MODELS;
 
 /// A human-readable summary of `resolved` (from `config`): listen address, routing, then one
-/// line per provider and per skipped provider. Keys are shown only as `set (N chars)`.
+/// line per provider with the models it serves, the per-model order rules, a warning for each
+/// model Claude Code requests by default that no enabled provider serves, and the skipped
+/// providers. Keys are shown only as `set (N chars)`.
 pub fn describe(resolved: &Resolved, config: &Config) -> String {
     let routing = &config.routing;
     let on_off = |on: bool| if on { "on" } else { "off" };
@@ -36,10 +39,15 @@ pub fn describe(resolved: &Resolved, config: &Config) -> String {
         },
         format!("providers ({}):", resolved.providers.len()),
     ];
-    lines.extend(resolved.providers.iter().map(provider_line));
+    for provider in &resolved.providers {
+        lines.push(provider_line(provider));
+        lines.push(format!("    models: {}", served(provider)));
+    }
     if !resolved.providers.iter().any(|p| p.config.enabled) {
         lines.push("  warning: no provider is enabled; enable one at run time".to_owned());
     }
+    lines.extend(model_order_lines(resolved, config));
+    lines.extend(unserved_default_warnings(resolved));
     if !resolved.skipped.is_empty() {
         lines.push(format!(
             "skipped, key variable unset or empty ({}):",
@@ -93,4 +101,54 @@ fn provider_line(provider: &ResolvedProvider) -> String {
         ));
     }
     format!("  {}: {}", config.name, fields.join(", "))
+}
+
+/// What a provider serves: its names and patterns as configured, `every model` without any
+/// (and after them when a `*` pattern serves every model).
+fn served(provider: &ResolvedProvider) -> String {
+    let models = provider.config.served_models();
+    match (models.is_empty(), serves_every_model(&models)) {
+        (true, _) => "every model".to_owned(),
+        (false, true) => format!("{} (every model)", models.join(", ")),
+        (false, false) => models.join(", "),
+    }
+}
+
+/// The `routing.model_order` rules in force (those naming only skipped providers are gone),
+/// one line each: `pattern: provider, provider`.
+fn model_order_lines(resolved: &Resolved, config: &Config) -> Vec<String> {
+    let rules = config
+        .runtime_config(&resolved.providers)
+        .routing
+        .model_order;
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!("model order ({}):", rules.len())];
+    lines.extend(
+        rules
+            .iter()
+            .map(|rule| format!("  {}: {}", rule.model, rule.providers.join(", "))),
+    );
+    lines
+}
+
+/// A warning for each model Claude Code requests by default that no enabled provider serves.
+fn unserved_default_warnings(resolved: &Resolved) -> Vec<String> {
+    CLAUDE_CODE_DEFAULT_MODELS
+        .iter()
+        .filter(|model| {
+            !resolved
+                .providers
+                .iter()
+                .any(|p| p.config.enabled && p.config.serves(model))
+        })
+        .map(|model| {
+            format!(
+                "warning: no enabled provider serves {model}, which Claude Code requests by \
+                 default (list it, or a pattern that matches it, in a provider's models or \
+                 model_mapping)"
+            )
+        })
+        .collect()
 }

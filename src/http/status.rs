@@ -1,5 +1,5 @@
-//! `GET /status`: the strategy, and each provider's health, circuit, counters and traffic
-//! (requests answered, failovers, p50/p99 latency and time to first event).
+//! `GET /status`: the strategy, and each provider's models served, health, circuit, counters
+//! and traffic (requests answered, failovers, p50/p99 latency and time to first event).
 
 use axum::Json;
 use axum::extract::State;
@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
+use crate::config::serves_every_model;
 use crate::error::ApiError;
 use crate::observe::Traffic;
 use crate::observe::event::{millis, rfc3339};
@@ -18,6 +19,10 @@ struct StatusProvider {
     name: String,
     priority: u32,
     weight: u32,
+    /// Its served models as configured (names and patterns); empty: every model.
+    models: Vec<String>,
+    /// Whether it serves any model (no list, or a `*` pattern).
+    serves_every_model: bool,
     state: HealthState,
     circuit: &'static str,
     probes_in_flight: u32,
@@ -44,7 +49,8 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Response, Ap
         .into_iter()
         .map(|row| {
             let traffic = traffic.remove(&row.name).unwrap_or_default();
-            status_row(row, traffic)
+            let models = settings.served.get(&row.name).cloned().unwrap_or_default();
+            status_row(row, models, traffic)
         })
         .collect();
     Ok(Json(json!({
@@ -56,7 +62,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Response, Ap
     .into_response())
 }
 
-fn status_row(row: ProviderSnapshot, traffic: Traffic) -> StatusProvider {
+fn status_row(row: ProviderSnapshot, models: Vec<String>, traffic: Traffic) -> StatusProvider {
     let circuit = match row.state {
         HealthState::Healthy | HealthState::CoolingDown => "closed",
         HealthState::Unhealthy => "open",
@@ -70,6 +76,8 @@ fn status_row(row: ProviderSnapshot, traffic: Traffic) -> StatusProvider {
         name: row.name,
         priority: row.priority,
         weight: row.weight,
+        serves_every_model: serves_every_model(&models),
+        models,
         state: row.state,
         circuit,
         probes_in_flight: row.probes_in_flight,

@@ -19,7 +19,14 @@ providers:
   - name: sim2
     type: simulated
     priority: 2
-    models: [shared, sim-2]
+    models: [shared, sim-2, 'sim-*']
+    model_mapping:
+      mapped: sim-2
+      'mapped-*': sim-2
+  - name: off
+    type: simulated
+    enabled: false
+    models: [hidden]
 ";
 
 async fn call(request: Request<Body>) -> (StatusCode, Value) {
@@ -114,7 +121,7 @@ async fn a_wrong_method_is_405_with_an_anthropic_body() {
 }
 
 #[tokio::test]
-async fn models_lists_the_union_of_the_providers_models() {
+async fn models_lists_each_exact_name_the_enabled_providers_serve_once() {
     let (status, body) = call(Request::get("/v1/models").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<&str> = body["data"]
@@ -123,9 +130,13 @@ async fn models_lists_the_union_of_the_providers_models() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["sim-1", "shared", "sim-2"]);
+    // `models` then `model_mapping` keys; no patterns, nothing of the disabled provider.
+    assert_eq!(ids, ["sim-1", "shared", "sim-2", "mapped"]);
     assert_eq!(body["data"][0]["type"], "model");
+    assert_eq!(body["data"][3]["display_name"], "mapped");
     assert_eq!(body["has_more"], false);
+    assert_eq!(body["first_id"], "sim-1");
+    assert_eq!(body["last_id"], "mapped");
 }
 
 #[tokio::test]

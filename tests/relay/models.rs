@@ -63,6 +63,21 @@ async fn a_haiku_request_reaches_only_a_haiku_serving_provider_and_a_pattern_mat
         .await
         .unwrap();
     assert_eq!(header(&count, "x-relayrace-provider"), "haiku");
+    // `/status` shows what each serves, patterns included.
+    let status = relay.get_json("/status").await;
+    let served: Vec<(&Value, &Value)> = status["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (&row["models"], &row["serves_every_model"]))
+        .collect();
+    assert_eq!(
+        served,
+        [
+            (&json!(["claude-opus-4-6"]), &json!(false)),
+            (&json!(["claude-haiku-*"]), &json!(false)),
+        ]
+    );
     relay.stop().await;
 }
 
@@ -155,6 +170,10 @@ async fn a_per_model_order_takes_effect() {
     .await;
     assert_eq!(answered_by(&relay, "claude-haiku-4-5").await, "cheap");
     assert_eq!(answered_by(&relay, "claude-opus-4-6").await, "anthropic");
+    // No list: an empty one in `/status`, and no doubt about what it means.
+    let status = relay.get_json("/status").await;
+    assert_eq!(status["providers"][0]["models"], json!([]));
+    assert_eq!(status["providers"][0]["serves_every_model"], true);
     relay.stop().await;
 }
 

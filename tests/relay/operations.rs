@@ -32,6 +32,9 @@ async fn status_follows_a_failure_and_the_recovery() {
     );
     assert_eq!(row["circuit"], "open");
     assert!(row["last_error"].as_str().unwrap().contains("503"), "{row}");
+    // What it serves, as configured: its name and a `*` that serves every other model.
+    assert_eq!(row["models"], serde_json::json!(["model-primary", "*"]));
+    assert_eq!(row["serves_every_model"], true);
     assert_eq!(status["providers"][1]["state"], "healthy");
 
     // The primary recovers; after its cool-off a probe brings it back.

@@ -52,6 +52,15 @@ async fn the_status_and_watch_commands_read_a_running_relay() {
     let fallback_row: Vec<&str> = lines[3].split_whitespace().collect();
     assert_eq!(&fallback_row[..2], ["fallback", "healthy"], "{table}");
     assert_eq!(&fallback_row[4..6], ["1", "0"], "{table}");
+    // Then what each serves: its name and `*`, so every model.
+    assert_eq!(
+        lines[4..],
+        [
+            "models:",
+            "  primary   model-primary, * (every model)",
+            "  fallback  model-fallback, * (every model)",
+        ]
+    );
 
     relay.stop().await;
     tokio::time::timeout(Duration::from_secs(5), watching)
