@@ -240,11 +240,7 @@ pub fn serves_every_model(served: &[String]) -> bool {
             .any(|s| !s.is_empty() && s.chars().all(|c| c == '*'))
 }
 
-/// Whether a served model (or a `model_order` rule) is a glob pattern (`*`, `?`) rather than
-/// an exact name.
-pub fn is_model_pattern(model: &str) -> bool {
-    model.contains(['*', '?'])
-}
+pub use relayrace_actors::is_model_pattern;
 
 /// Whether `model` is `served` (an exact name, or a glob pattern matched with `wildmatch`, as
 /// the runtime matches them).

@@ -162,15 +162,23 @@ fn listed_models(resolved: &Resolved) -> Vec<String> {
     listed
 }
 
-/// Model names metrics label as themselves: those the providers list or map.
+/// Model names metrics label as themselves: the exact names the providers list or map (a
+/// pattern never equals a request's model).
 fn known_models(resolved: &Resolved) -> HashSet<String> {
     let mut known = HashSet::new();
     for provider in &resolved.providers {
-        known.extend(provider.config.models.iter().cloned());
-        for (from, to) in &provider.config.model_mapping {
-            known.insert(from.clone());
-            known.insert(to.clone());
-        }
+        let names = provider.config.models.iter();
+        let mapped = provider
+            .config
+            .model_mapping
+            .iter()
+            .flat_map(|(f, t)| [f, t]);
+        known.extend(
+            names
+                .chain(mapped)
+                .filter(|model| !config::is_model_pattern(model))
+                .cloned(),
+        );
     }
     known
 }

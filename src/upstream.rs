@@ -150,7 +150,6 @@ pub enum UpstreamBuildError {
 /// One client per provider; index `i` serves `ProviderId(i)`.
 pub struct RelayUpstream {
     providers: Vec<ProviderClient>,
-    models: Vec<(String, String)>,
 }
 
 enum ProviderClient {
@@ -172,27 +171,7 @@ impl RelayUpstream {
                 ))),
             })
             .collect::<Result<_, _>>()?;
-        let models = providers
-            .iter()
-            .flat_map(|provider| {
-                let name = &provider.config.name;
-                provider
-                    .config
-                    .models
-                    .iter()
-                    .map(move |model| (model.clone(), name.clone()))
-            })
-            .collect();
-        Ok(RelayUpstream {
-            providers: clients,
-            models,
-        })
-    }
-
-    /// Every `(model id, provider name)` pair from the providers' `models`, in configuration
-    /// order (a model served by several providers appears once per provider).
-    pub fn models(&self) -> Vec<(String, String)> {
-        self.models.clone()
+        Ok(RelayUpstream { providers: clients })
     }
 }
 

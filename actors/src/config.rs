@@ -213,6 +213,12 @@ pub struct RoutingConfig {
     pub seed: Option<u64>,
 }
 
+/// Whether a model in [`ProviderSettings::models`] (or a [`ModelOrder`] rule) is a glob
+/// pattern (it holds `*` or `?`) rather than an exact name.
+pub fn is_model_pattern(model: &str) -> bool {
+    model.contains(['*', '?'])
+}
+
 /// One per-model order rule of [`RoutingConfig::model_order`].
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

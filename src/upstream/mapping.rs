@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use relayrace_actors::is_model_pattern;
 use wildmatch::WildMatch;
 
 /// The mapping, ready to look up.
@@ -19,7 +20,7 @@ impl ModelMapping {
         let mut exact = HashMap::new();
         let mut patterns = Vec::new();
         for (from, to) in mapping {
-            if from.contains(['*', '?']) {
+            if is_model_pattern(from) {
                 patterns.push((WildMatch::new(from), from.len(), to.clone()));
             } else {
                 exact.insert(from.clone(), to.clone());

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use wildmatch::WildMatch;
 
-use crate::config::{ModelOrder, ProviderSettings};
+use crate::config::{ModelOrder, ProviderSettings, is_model_pattern};
 
 /// The models one provider serves.
 #[derive(Clone, Debug)]
@@ -30,7 +30,7 @@ impl Serves {
             return Serves::Every;
         }
         let (patterns, exact): (Vec<&String>, Vec<&String>) =
-            models.iter().partition(|m| is_pattern(m));
+            models.iter().partition(|m| is_model_pattern(m));
         Serves::Only {
             exact: exact.into_iter().map(|m| m.as_str().into()).collect(),
             patterns: patterns.into_iter().map(|p| WildMatch::new(p)).collect(),
@@ -45,10 +45,6 @@ impl Serves {
             }
         }
     }
-}
-
-fn is_pattern(model: &str) -> bool {
-    model.contains(['*', '?'])
 }
 
 /// Eligibility and order of every provider, by model.
