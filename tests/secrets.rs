@@ -15,41 +15,15 @@
 )]
 mod harness;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use harness::{PROVIDER_KEY, TestRelay, Upstream, fault, message, yaml};
+use harness::{LogCapture, PROVIDER_KEY, TestRelay, Upstream, fault, message, yaml};
 use relayrace::telemetry::{TextFields, TextLine};
 
 const RELAY_KEY: &str = "rk-relay-client-key-42";
 
-/// Collects everything the tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_forge_log_lines() {
     // A provider that refuses the relay's key is logged with its key variable, never the key.
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     // The relay's own text format, every level.
     let subscriber = tracing_subscriber::fmt()
         .with_writer(capture.clone())
@@ -105,7 +79,7 @@ async fn keys_never_appear_in_logs_status_or_error_bodies_and_clients_cannot_for
     bodies.push(status.text().await.unwrap());
     relay.stop().await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("request finished"),
         "the capture works: {}",

@@ -18,7 +18,7 @@ use super::AppState;
 use super::relay_body::{RequestLog, relay_stream};
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::observe::{Answer, RequestFacts, RequestOutcome, RouteSummary};
+use crate::observe::{Answer, Observer, RequestFacts, RequestOutcome, RouteSummary};
 use crate::upstream::{
     ClientCredential, Endpoint, RelayRequest, ResponseBody, StreamStats, UpstreamResponse,
 };
@@ -32,6 +32,26 @@ const FORWARDED: [&str; 5] = [
     "x-app",
 ];
 
+/// A request refused before routing (at the in-flight bound, or for its own fault): its log
+/// line, its metrics and its answer.
+fn rejected(observer: &Observer, request_id: &str, started: Instant, error: ApiError) -> Response {
+    tracing::info!(
+        request_id,
+        status = error.status().as_u16(),
+        outcome = RequestOutcome::Rejected.as_str(),
+        "request finished"
+    );
+    observer.finished(Answer {
+        provider: None,
+        model: "",
+        outcome: RequestOutcome::Rejected,
+        total: started.elapsed(),
+        first_event: None,
+        stream: StreamStats::default(),
+    });
+    with_request_id(error.into_response(), request_id)
+}
+
 /// Handles one Messages API request.
 pub(super) async fn relay(
     State(state): State<AppState>,
@@ -44,47 +64,16 @@ pub(super) async fn relay(
     let Some(admitted) = state.admit() else {
         // At the bound: answered at once, never queued (nothing of the body is read).
         let limit = state.settings().max_in_flight;
-        tracing::info!(
-            request_id,
-            status = 529u16,
-            outcome = RequestOutcome::Rejected.as_str(),
-            max_in_flight = limit,
-            "request finished"
-        );
-        observer.finished(Answer {
-            provider: None,
-            model: "",
-            outcome: RequestOutcome::Rejected,
-            total: started.elapsed(),
-            first_event: None,
-            stream: StreamStats::default(),
-        });
         let error = ApiError::overloaded(format!(
             "the relay is at its limit of {limit} requests in flight; retry shortly"
         ));
-        return with_request_id(error.into_response(), &request_id);
+        return rejected(&observer, &request_id, started, error);
     };
     let in_flight = observer.in_flight();
     let (parts, body) = request.into_parts();
     let relay_request = match read_request(&state, &parts, body, endpoint).await {
         Ok(request) => request,
-        Err(error) => {
-            tracing::info!(
-                request_id,
-                status = error.status().as_u16(),
-                outcome = RequestOutcome::Rejected.as_str(),
-                "request finished"
-            );
-            observer.finished(Answer {
-                provider: None,
-                model: "",
-                outcome: RequestOutcome::Rejected,
-                total: started.elapsed(),
-                first_event: None,
-                stream: StreamStats::default(),
-            });
-            return with_request_id(error.into_response(), &request_id);
-        }
+        Err(error) => return rejected(&observer, &request_id, started, error),
     };
     // Debug level: nothing on the request's own task logs at info inside it (the request's info
     // line carries these fields itself), and an enabled span costs a few microseconds a request.

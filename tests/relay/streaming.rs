@@ -2,8 +2,7 @@
 //! a missing `message_stop` after the final `message_delta` is appended, and an event that is
 //! not JSON is dropped.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -15,6 +14,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
+use crate::harness::LogCapture;
 use crate::{TestRelay, Upstream, event_names, fault, header, message, yaml};
 
 async fn single(scenario: &str) -> (FaultUpstream, TestRelay) {
@@ -36,7 +36,7 @@ async fn metrics(relay: &TestRelay) -> String {
 
 /// What the relay logs, in its text format (info and above), from every test of this binary.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
+struct Capture(LogCapture);
 
 impl Capture {
     /// The process-wide capture, installed as the global subscriber on first use. A scoped
@@ -48,7 +48,7 @@ impl Capture {
         CAPTURE.get_or_init(|| {
             let capture = Capture::default();
             let lines = tracing_subscriber::fmt::layer()
-                .with_writer(capture.clone())
+                .with_writer(capture.0.clone())
                 .with_ansi(false)
                 .event_format(TextLine)
                 .fmt_fields(TextFields)
@@ -61,30 +61,11 @@ impl Capture {
 
     /// The `request finished` line of the request `request_id`, if it has been written.
     fn finished(&self, request_id: &str) -> Option<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        let text = self.0.text();
         let id = format!("request_id={request_id} ");
         text.lines()
             .find(|line| line.contains(" request finished ") && line.contains(&id))
             .map(str::to_owned)
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
     }
 }
 
