@@ -5,8 +5,10 @@
 # Starts: a fast mock upstream (examples/bench_mock.rs), a second mock that answers 503 at once,
 # the floor proxy (examples/bench_floor.rs), the relay on one provider, and the relay with a
 # failing primary in front of that provider. Drives load with wrk (installed from Debian if
-# missing) and prints added latency (p50/p99, concurrency 1, JSON and SSE), throughput with 32
-# connections, the relay's resident memory idle and under load, and the failover cost.
+# missing) and prints added latency (p50/p99, concurrency 1: small JSON and SSE requests,
+# Claude-Code-shaped streamed requests of 20 KB, 180 KB and 1 MB from examples/bench_body.rs,
+# and a stream of 2,000 events), throughput with 32 connections, the relay's resident memory
+# idle and under load, and the failover cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
@@ -18,12 +20,17 @@ if ! command -v wrk >/dev/null; then
     echo "could not install wrk: install it (apt-get install wrk) and run again" >&2; exit 1; }
 fi
 
-cargo build --release --quiet --bin relayrace --example bench_mock --example bench_floor
+cargo build --release --quiet --bin relayrace --example bench_mock --example bench_floor \
+  --example bench_body
 BIN=target/release
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
+"$BIN/examples/bench_body" 20000 > "$WORK/b20k.json"
+"$BIN/examples/bench_body" 180000 > "$WORK/b180k.json"
+"$BIN/examples/bench_body" 1000000 > "$WORK/b1m.json"
+"$BIN/examples/bench_body" 20000 long > "$WORK/long.json"
 
 MOCK=$((BASE + 1)); DOWN=$((BASE + 2)); FLOOR=$((BASE + 3)); RELAY=$((BASE + 4)); FAILOVER=$((BASE + 5))
 provider() { # name url priority
@@ -49,10 +56,15 @@ IDLE_RSS="$(rss $RELAY_PID)"
 # wrk's latency distribution in microseconds: "50%" and "99%" lines.
 to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s$/,"",v); print v*1000000}}'; }
 pct() { grep -E "^ +$2%" "$1" | awk '{print $2}' | to_us; }
-seq1() { # url script -> "p50 p99"
-  wrk -t1 -c1 -d"${SECS}s" --latency -s "bench/$2.lua" "$1" > "$WORK/out" 2>&1
+seq1() { # url kind -> "p50 p99"; kinds json and sse are small bodies, the others files
+  case $2 in
+    json|sse) wrk -t1 -c1 -d"${SECS}s" --latency -s "bench/$2.lua" "$1" > "$WORK/out" 2>&1 ;;
+    *) BENCH_BODY="$WORK/$2.json" wrk -t1 -c1 -d"${SECS}s" --latency -s bench/body.lua "$1" \
+         > "$WORK/out" 2>&1 ;;
+  esac
   echo "$(pct "$WORK/out" 50) $(pct "$WORK/out" 99)"
 }
+KINDS=(json sse b20k b180k b1m long)
 rps() { wrk -t2 -c32 -d"${SECS}s" -s bench/json.lua "$1" 2>&1 | awk '/Requests\/sec/ {print $2}'; }
 
 # Latency drifts on a shared machine, so direct, floor and relay are measured in turn, ROUNDS
@@ -62,7 +74,7 @@ median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2
 port_of() { case $1 in direct) echo "$MOCK";; floor) echo "$FLOOR";; relay) echo "$RELAY";; esac; }
 declare -A P50 P99 RUNS50 RUNS99
 SECS_FULL="$SECS"; SECS=$(( (SECS_FULL + ROUNDS - 1) / ROUNDS ))
-for kind in json sse; do
+for kind in "${KINDS[@]}"; do
   for _ in $(seq "$ROUNDS"); do
     for target in direct floor relay; do
       read -r p50 p99 < <(seq1 "http://127.0.0.1:$(port_of $target)/v1/messages" "$kind")
@@ -96,7 +108,7 @@ echo
 # p99 of separate runs is noisy: a slow tail in the direct run can make an "added" p99
 # negative, so the absolute figures are printed beside it.
 printf '%-22s %8s %8s %10s %10s\n' "latency, c=1 (µs)" "p50" "p99" "added p50" "added p99"
-for kind in json sse; do
+for kind in "${KINDS[@]}"; do
   for target in direct floor relay; do
     if [ "$target" = direct ]; then extra=("" ""); else
       extra=("$(added "${P50[$target,$kind]}" "${P50[direct,$kind]}")" \
@@ -106,8 +118,12 @@ for kind in json sse; do
   done
 done
 times() { awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN {printf "%.2f", (a - d) / (b - d)}'; }
-printf '%-22s %s\n' "relay added / floor added, p50:" \
-  "json $(times "${P50[relay,json]}" "${P50[floor,json]}" "${P50[direct,json]}")x, sse $(times "${P50[relay,sse]}" "${P50[floor,sse]}" "${P50[direct,sse]}")x"
+printf '%s' "relay added / floor added, p50:"
+for kind in "${KINDS[@]}"; do
+  printf ' %s %sx' "$kind" "$(times "${P50[relay,$kind]}" "${P50[floor,$kind]}" "${P50[direct,$kind]}")"
+done
+echo
+echo "(b20k, b180k, b1m: Claude-Code-shaped streamed requests of that size; long: 2,000 events)"
 echo
 printf '%-34s %10s\n' "throughput, 32 connections (req/s)" ""
 printf '%-34s %10s\n' "  direct" "$RPS_DIRECT"

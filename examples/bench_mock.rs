@@ -1,5 +1,6 @@
 //! A fast mock Anthropic upstream for benchmarks: answers `POST /v1/messages` with a fixed JSON
 //! message or SSE stream (chosen by `"stream":true` in the body), or with a fixed error status.
+//! A streamed request with `"max_tokens":2000` gets a long stream: 2,000 text deltas.
 //!
 //! `cargo run --release --example bench_mock -- 127.0.0.1:9001 [STATUS] [LATENCY_MS]`
 
@@ -27,6 +28,26 @@ const STREAM: &str = concat!(
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
 );
 
+/// The long stream: message_start, 2,000 deltas, and the end.
+fn long_stream() -> &'static str {
+    static LONG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LONG.get_or_init(|| {
+        let mut text = String::from(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"bench-model\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n\
+             event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        );
+        for _ in 0..2000 {
+            text.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" token\"}}\n\n");
+        }
+        text.push_str(
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+             event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":2000}}\n\n\
+             event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        text
+    })
+}
+
 const OVERLOADED: &str =
     r#"{"type":"error","error":{"type":"api_error","message":"benchmark mock is down"}}"#;
 
@@ -50,8 +71,11 @@ async fn answer(
         tokio::time::sleep(mode.latency).await;
     }
     let stream = body.windows(13).any(|w| w == b"\"stream\":true");
+    let long = body.windows(17).any(|w| w == b"\"max_tokens\":2000");
     let (content_type, text) = if mode.status != StatusCode::OK {
         ("application/json", OVERLOADED)
+    } else if stream && long {
+        ("text/event-stream", long_stream())
     } else if stream {
         ("text/event-stream", STREAM)
     } else {
