@@ -6,6 +6,8 @@
 //!
 //! `cargo run --release --example bench_body -- SIZE [long] > body.json`
 
+use std::io::Write;
+
 use serde_json::{Value, json};
 
 fn tool(i: usize) -> Value {
@@ -61,5 +63,12 @@ fn main() {
             break;
         }
     }
-    println!("{body}");
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(body.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .is_err()
+    {
+        std::process::exit(1);
+    }
 }

@@ -252,7 +252,7 @@ fn state_color(state: &str) -> &'static str {
         "healthy" => GREEN,
         "half_open" | "cooling_down" => YELLOW,
         "unhealthy" => RED,
-        "failed" => BOLD_RED,
+        "failed" | "rejected" => BOLD_RED,
         _ => DIM,
     }
 }
@@ -292,4 +292,16 @@ fn age(time: &str, now: SystemTime) -> String {
         _ => write!(out, "{}d{:02}h", secs / 86400, secs % 86400 / 3600),
     };
     out
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_that_needs_the_operator_is_painted_as_an_alarm() {
+        assert_eq!(state_color("rejected"), BOLD_RED);
+        assert_eq!(state_color("failed"), BOLD_RED);
+        assert_eq!(state_color("healthy"), GREEN);
+    }
 }
