@@ -20,6 +20,7 @@
 //! | `relayrace_watcher_missed_events_total` | counter | `stream` |
 //! | `relayrace_stream_dropped_events_total` | counter | `provider` |
 //! | `relayrace_stream_repaired_endings_total` | counter | `provider` |
+//! | `relayrace_model_not_served_total` | counter | `provider`, `model` |
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
