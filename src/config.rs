@@ -224,10 +224,10 @@ impl ProviderConfig {
         names
     }
 
-    /// Whether it serves `model`: an exact name, a pattern that matches it, or no list at all.
+    /// Whether it serves `model`: an exact name, a pattern that matches it, or no list at all
+    /// (the rule routing applies).
     pub fn serves(&self, model: &str) -> bool {
-        let served = self.served_models();
-        served.is_empty() || served.iter().any(|s| model_matches(s, model))
+        relayrace_actors::serves_model(&self.served_models(), model)
     }
 }
 
@@ -241,16 +241,6 @@ pub fn serves_every_model(served: &[String]) -> bool {
 }
 
 pub use relayrace_actors::is_model_pattern;
-
-/// Whether `model` is `served` (an exact name, or a glob pattern matched with `wildmatch`, as
-/// the runtime matches them).
-pub fn model_matches(served: &str, model: &str) -> bool {
-    if is_model_pattern(served) {
-        wildmatch::WildMatch::new(served).matches(model)
-    } else {
-        served == model
-    }
-}
 
 /// Provider kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

@@ -219,6 +219,20 @@ pub fn is_model_pattern(model: &str) -> bool {
     model.contains(['*', '?'])
 }
 
+/// Whether a provider serving `models` (see [`ProviderSettings::models`]) serves `model`: it
+/// lists no models, names it, or has a pattern that matches it. Routing decides with the same
+/// rule (patterns compiled once).
+pub fn serves_model(models: &[String], model: &str) -> bool {
+    models.is_empty()
+        || models.iter().any(|served| {
+            if is_model_pattern(served) {
+                wildmatch::WildMatch::new(served).matches(model)
+            } else {
+                served == model
+            }
+        })
+}
+
 /// One per-model order rule of [`RoutingConfig::model_order`].
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

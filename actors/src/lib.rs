@@ -112,7 +112,7 @@ mod upstream;
 
 pub use config::{
     ConfigError, HealthConfig, ModelOrder, ProviderSettings, RoutingConfig, RuntimeConfig,
-    StrategyKind, SupervisionConfig, is_model_pattern,
+    StrategyKind, SupervisionConfig, is_model_pattern, serves_model,
 };
 pub use events::{EventsError, HealthEvent, HealthEvents};
 pub use handle::{ProviderSnapshot, RouterHandle};

@@ -61,7 +61,6 @@ pub(crate) struct RouterArgs {
 
 pub(crate) struct RouterState {
     table: Arc<Table>,
-    eligibility: Arc<Eligibility>,
     /// Each seat's view, in configured order.
     views: Vec<ViewCopy>,
     publish: TableSender,
@@ -86,17 +85,12 @@ impl Actor for RouterActor {
         _myself: ActorRef<Self::Msg>,
         args: RouterArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let table = Arc::new(Table::new(
-            args.seats,
-            args.strategy,
-            args.eligibility.clone(),
-        ));
+        let table = Arc::new(Table::new(args.seats, args.strategy, args.eligibility));
         args.table.send_replace(table.clone());
         Ok(RouterState {
             candidates: Vec::with_capacity(table.seats().len()),
             views: table.seats().iter().map(ViewCopy::of).collect(),
             table,
-            eligibility: args.eligibility,
             publish: args.table,
             strategy: Strategy::new(args.strategy, args.seed),
             by_model: HashMap::new(),
@@ -135,14 +129,10 @@ impl RouterState {
     /// The strategy's pick among providers in rotation that serve `model`.
     fn pick(&mut self, model: Option<&Arc<str>>) -> Result<&Seat, RouteError> {
         self.table.check_open()?;
-        if let Some(model) = model {
-            // A model nobody enabled serves is an error of its own.
-            self.table.eligible(Some(model))?;
-        }
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         for (index, (seat, view)) in self.table.seats().iter().zip(&mut self.views).enumerate() {
-            let serves = model.is_none_or(|model| self.eligibility.serves(index, model));
+            let serves = model.is_none_or(|model| self.table.serves(index, model));
             if serves && seat.has_room() && view.in_rotation() {
                 candidates.push(Candidate {
                     id: seat.provider.id(),
@@ -153,7 +143,11 @@ impl RouterState {
         }
         let picked = self.rotation(model).pick(&candidates);
         self.candidates = candidates;
-        let id = picked.ok_or(RouteError::AllUnhealthy)?;
+        let Some(id) = picked else {
+            // None to pick: a model nobody enabled serves is an error of its own.
+            self.table.eligible(model.map(|m| &**m))?;
+            return Err(RouteError::AllUnhealthy);
+        };
         Ok(&self.table.seats()[id.index()])
     }
 

@@ -185,16 +185,6 @@ impl AttemptError {
         }
     }
 
-    /// What the embedder attached to an error status or a refusal.
-    pub fn detail(&self) -> Option<&Detail> {
-        match self {
-            AttemptError::Status { detail, .. }
-            | AttemptError::Rejected { detail, .. }
-            | AttemptError::NotServed { detail, .. } => Some(detail),
-            _ => None,
-        }
-    }
-
     /// The upstream's `retry-after`, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

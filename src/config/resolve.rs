@@ -164,6 +164,8 @@ impl Config {
     pub(super) fn runtime_config_of(&self, providers: Vec<ProviderSettings>) -> RuntimeConfig {
         let mut routing = self.routing.clone();
         let configured = |name: &String| providers.iter().any(|p| &p.name == name);
+        // Validation passes every configured provider: then the rules stay as written, so that
+        // a name that is not configured at all is reported.
         let all_configured = self.providers.len() == providers.len();
         if !all_configured {
             for rule in &mut routing.model_order {

@@ -69,12 +69,6 @@ impl UpstreamFailure {
     /// [`AttemptError::Rejected`] (fail over, the provider leaves rotation), anything else
     /// [`AttemptError::Status`].
     pub fn into_attempt_error(self, retry_after: Option<Duration>) -> AttemptError {
-        if self.is_model_not_found() {
-            return AttemptError::NotServed {
-                status: self.status.as_u16(),
-                detail: Detail::new(self),
-            };
-        }
         if self.refuses_account() {
             return AttemptError::Rejected {
                 status: self.status.as_u16(),
@@ -86,7 +80,8 @@ impl UpstreamFailure {
 
     /// This failure as an attempt error, from a provider that was sent the client's own
     /// credential (`auth: passthrough`): a refusal is about the client's credential, so it is
-    /// an [`AttemptError::Status`] that reaches the client unchanged.
+    /// an [`AttemptError::Status`] that reaches the client unchanged. (A 404 about the model is
+    /// [`AttemptError::NotServed`] either way.)
     pub fn into_client_error(self, retry_after: Option<Duration>) -> AttemptError {
         if self.is_model_not_found() {
             return AttemptError::NotServed {
@@ -106,10 +101,7 @@ impl UpstreamFailure {
     /// was wrong and another provider that serves the model should be tried.
     pub fn is_model_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
-            && serde_json::from_slice::<serde_json::Value>(&self.body).is_ok_and(|value| {
-                value.pointer("/error/type").and_then(|kind| kind.as_str())
-                    == Some("not_found_error")
-            })
+            && error_field(&self.body, "/error/type").as_deref() == Some("not_found_error")
     }
 
     /// Whether the answer refuses the credential or the account behind it: 401, 402, 403, or
@@ -120,7 +112,7 @@ impl UpstreamFailure {
     pub fn refuses_account(&self) -> bool {
         match self.status.as_u16() {
             401..=403 => true,
-            400 | 429 => error_message(&self.body).is_some_and(|message| {
+            400 | 429 => error_field(&self.body, "/error/message").is_some_and(|message| {
                 let message = message.to_ascii_lowercase();
                 ACCOUNT_EXHAUSTED
                     .iter()
@@ -133,8 +125,7 @@ impl UpstreamFailure {
 
 /// The `error.type` of an error event's data (`"unknown"` when it has none).
 pub fn error_event_kind(data: Option<&str>) -> String {
-    data.and_then(|data| serde_json::from_str::<serde_json::Value>(data).ok())
-        .and_then(|value| value.pointer("/error/type")?.as_str().map(str::to_owned))
+    data.and_then(|data| error_field(data.as_bytes(), "/error/type"))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
@@ -162,10 +153,10 @@ fn is_anthropic_error(body: &[u8]) -> bool {
     })
 }
 
-/// The `error.message` of an Anthropic error body.
-fn error_message(body: &[u8]) -> Option<String> {
+/// The string at `pointer` (`/error/type`, `/error/message`) of a JSON error body.
+fn error_field(body: &[u8], pointer: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    Some(value.pointer("/error/message")?.as_str()?.to_owned())
+    Some(value.pointer(pointer)?.as_str()?.to_owned())
 }
 
 /// What a non-Anthropic error body says: `error.message`, `message`, or `error` as a string.

@@ -345,16 +345,7 @@ fn event(frame: &str, at: Duration) -> Event {
 /// One series of the relay's `/metrics`, written as the exposition writes it
 /// (`name{label="value"}`); `None` until it has been recorded.
 pub(crate) async fn metric(relay: &TestRelay, series: &str) -> Option<f64> {
-    let text = within(SECOND, "the relay's /metrics", async {
-        let response = relay
-            .client
-            .get(format!("{}/metrics", relay.url))
-            .send()
-            .await
-            .unwrap();
-        response.text().await.unwrap()
-    })
-    .await;
+    let text = within(SECOND, "the relay's /metrics", relay.metrics_text()).await;
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -129,6 +129,17 @@ impl TestRelay {
             .unwrap()
     }
 
+    /// The relay's `/metrics` text.
+    pub(crate) async fn metrics_text(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Asks the relay to shut down and waits until it has.
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -134,15 +134,7 @@ async fn a_wrong_models_list_fails_over_on_the_providers_404_and_is_reported() {
         }
     };
     assert!(event.contains(r#""not_serving":["wrong"]"#), "{event}");
-    let metrics = relay
-        .client
-        .get(format!("{}/metrics", relay.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = relay.metrics_text().await;
     assert!(
         metrics
             .lines()

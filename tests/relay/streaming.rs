@@ -23,17 +23,6 @@ async fn single(scenario: &str) -> (FaultUpstream, TestRelay) {
     (upstream, relay)
 }
 
-/// The relay's `/metrics` text.
-async fn metrics(relay: &TestRelay) -> String {
-    let response = relay
-        .client
-        .get(format!("{}/metrics", relay.url))
-        .send()
-        .await
-        .unwrap();
-    response.text().await.unwrap()
-}
-
 /// What the relay logs, in its text format (info and above), from every test of this binary.
 #[derive(Clone, Default)]
 struct Capture(LogCapture);
@@ -137,7 +126,7 @@ async fn a_stream_that_ends_after_its_final_message_delta_gets_its_message_stop_
         text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
         "{text}"
     );
-    let metrics = metrics(&relay).await;
+    let metrics = relay.metrics_text().await;
     assert!(
         metrics
             .lines()
@@ -165,7 +154,7 @@ async fn an_event_that_is_not_json_is_dropped_counted_and_noted_in_the_log_line(
     assert!(!text.contains("not json"), "{text}");
     assert_eq!(events.first().map(String::as_str), Some("message_start"));
     assert_eq!(events.last().map(String::as_str), Some("message_stop"));
-    let metrics = metrics(&relay).await;
+    let metrics = relay.metrics_text().await;
     assert!(
         metrics
             .lines()

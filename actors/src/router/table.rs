@@ -103,6 +103,11 @@ impl Table {
         })
     }
 
+    /// Whether provider `index` (in configured order) serves `model`.
+    pub(crate) fn serves(&self, index: usize, model: &str) -> bool {
+        self.eligibility.serves(index, model)
+    }
+
     /// The first provider of `order` that is in rotation (admits nothing).
     pub(crate) fn first_in_rotation<'a>(&'a self, order: &[usize]) -> Option<&'a Seat> {
         self.in_order(order).find(|seat| seat.in_rotation())
