@@ -16,7 +16,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use relayrace_actors::{HealthConfig, ProviderSettings, RoutingConfig, SupervisionConfig};
+use relayrace_actors::{
+    HealthConfig, HedgeOverride, ProviderSettings, RoutingConfig, SupervisionConfig,
+};
 use serde::{Deserialize, Serialize};
 
 mod choice;
@@ -178,6 +180,10 @@ pub struct ProviderConfig {
     /// Timeouts of one attempt.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// Its own hedge settings (`enabled`, `percentile`, `factor`, `min_delay`, `max_delay`,
+    /// `min_samples`, `initial_delay`), each replacing the one of `routing.hedge`.
+    #[serde(default)]
+    pub hedge: HedgeOverride,
     /// Behaviour of a `simulated` provider (only allowed with `type: simulated`; absent means
     /// every default).
     #[serde(default)]
@@ -202,6 +208,7 @@ impl ProviderConfig {
             enabled: self.enabled,
             models: self.served_models(),
             max_concurrent_attempts: self.max_concurrent_attempts,
+            hedge: self.hedge.clone(),
         }
     }
 

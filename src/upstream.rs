@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use ::http::{HeaderMap, HeaderName, StatusCode, header};
 use bytes::Bytes;
-use relayrace_actors::{AttemptError, Provider, Upstream};
+use relayrace_actors::{AttemptError, Provider, RequestShape, Upstream};
 
 use crate::config::{ResolvedProvider, Secret};
 
@@ -182,6 +182,14 @@ impl Upstream for RelayUpstream {
     /// Requests (messages and token counts alike) are routed by their model.
     fn route_key(request: &RelayRequest) -> Option<&str> {
         Some(&request.model)
+    }
+
+    /// Hedge delays are learned per size of body, streams apart from whole answers.
+    fn shape(request: &RelayRequest) -> RequestShape {
+        RequestShape {
+            bytes: request.body.len(),
+            streamed: request.stream,
+        }
     }
 
     async fn attempt(

@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod hedge;
+
+pub use hedge::{HedgeBudget, HedgeConfig, HedgeOverride, InitialDelays};
+
 /// Everything the runtime needs to start.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +33,7 @@ pub struct RuntimeConfig {
 }
 
 /// One provider as the runtime sees it: a name and its place in routing.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
     /// Unique name; shown in events, snapshots and errors.
@@ -51,6 +55,9 @@ pub struct ProviderSettings {
     /// to the next provider as if it were out of rotation. `None`: no bound.
     #[serde(default)]
     pub max_concurrent_attempts: Option<u32>,
+    /// Its own hedge settings, laid over [`RoutingConfig::hedge`].
+    #[serde(default)]
+    pub hedge: HedgeOverride,
 }
 
 impl ProviderSettings {
@@ -63,7 +70,15 @@ impl ProviderSettings {
             enabled: true,
             models: Vec::new(),
             max_concurrent_attempts: None,
+            hedge: HedgeOverride::default(),
         }
+    }
+
+    /// Lays its own hedge settings over the global ones.
+    #[must_use]
+    pub fn hedge(mut self, hedge: HedgeOverride) -> Self {
+        self.hedge = hedge;
+        self
     }
 
     /// Bounds its attempts in flight.
@@ -180,7 +195,7 @@ impl From<StrategyKind> for String {
 }
 
 /// Routing: strategy, failover race and what triggers it.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
     /// `failover` (default, also chosen by an empty name), `round_robin`,
@@ -209,6 +224,8 @@ pub struct RoutingConfig {
     /// its `providers` first, in that order; the other providers that serve the model follow by
     /// priority. Without a matching rule, priority decides.
     pub model_order: Vec<ModelOrder>,
+    /// When a slow primary gets a second provider racing beside it.
+    pub hedge: HedgeConfig,
     /// Seed for the `shuffle` strategy; random when absent.
     pub seed: Option<u64>,
 }
@@ -261,6 +278,7 @@ impl Default for RoutingConfig {
             trigger_on_rejected: true,
             trigger_on_unserved_model: true,
             model_order: Vec::new(),
+            hedge: HedgeConfig::default(),
             seed: None,
         }
     }
@@ -431,7 +449,18 @@ impl RuntimeConfig {
                     "must be at least 1 (or absent: no bound)",
                 ));
             }
+            if provider.hedge != HedgeOverride::default() {
+                self.routing
+                    .hedge
+                    .overridden(&provider.hedge)
+                    .validate(&format!("providers[{i}].hedge"), &mut errors);
+            }
         }
+        self.routing.hedge.validate("routing.hedge", &mut errors);
+        self.routing
+            .hedge
+            .budget
+            .validate("routing.hedge.budget", &mut errors);
         for (i, rule) in self.routing.model_order.iter().enumerate() {
             let path = |field: &str| format!("routing.model_order[{i}].{field}");
             if rule.model.trim().is_empty() {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::events::{EventBus, HealthEvents};
+use crate::hedge::{BudgetStatus, ClassDelay, HedgeCounts};
 use crate::provider::{ProviderMsg, ProviderStatus, Reported, Seat, send_report};
 use crate::report::{RouteError, Routed};
 use crate::route::RoutePath;
@@ -44,6 +45,30 @@ pub struct ProviderSnapshot {
     pub probes_in_flight: u32,
     /// Health details and counters; `None` when the provider's actor is failed or unreachable.
     pub status: Option<ProviderStatus>,
+}
+
+/// Hedging as it stands, as shown by [`RouterHandle::hedging`].
+#[derive(Clone, Debug, Serialize)]
+pub struct HedgeStatus {
+    /// Whether hedging is on (`routing.hedge.enabled`; a provider may turn it off for itself).
+    pub enabled: bool,
+    /// The budget over its sliding window.
+    pub budget: BudgetStatus,
+    /// Hedged requests since the start, by how they ended.
+    pub counts: HedgeCounts,
+    /// Each provider's delays, in configured order.
+    pub providers: Vec<ProviderHedgeStatus>,
+}
+
+/// One provider's hedge delays.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderHedgeStatus {
+    /// The provider's name.
+    pub name: String,
+    /// Whether a slow primary on it is hedged.
+    pub enabled: bool,
+    /// Its delay for each class of request.
+    pub delays: Vec<ClassDelay>,
 }
 
 impl<U: Upstream> Clone for RouterHandle<U> {
@@ -131,6 +156,28 @@ impl<U: Upstream> RouterHandle<U> {
             });
         }
         Ok(rows)
+    }
+
+    /// Hedging's budget, counts and every provider's learned delays (read in place, no
+    /// message).
+    pub fn hedging(&self) -> HedgeStatus {
+        let hedging = &self.shared.path.hedging;
+        let providers = self
+            .table()
+            .seats()
+            .iter()
+            .map(|seat| ProviderHedgeStatus {
+                name: seat.provider.name().to_owned(),
+                enabled: seat.hedge.config.enabled,
+                delays: seat.hedge.delays(),
+            })
+            .collect();
+        HedgeStatus {
+            enabled: hedging.enabled,
+            budget: hedging.budget.status(),
+            counts: hedging.counters.counts(),
+            providers,
+        }
     }
 
     /// Takes a provider out of routing (`false`) or puts it back (`true`) without a restart.

@@ -96,6 +96,7 @@
 pub mod config;
 mod events;
 mod handle;
+mod hedge;
 mod provider;
 mod race;
 mod report;
@@ -111,11 +112,13 @@ mod trigger;
 mod upstream;
 
 pub use config::{
-    ConfigError, HealthConfig, ModelOrder, ProviderSettings, RoutingConfig, RuntimeConfig,
-    StrategyKind, SupervisionConfig, is_model_pattern, serves_model,
+    ConfigError, HealthConfig, HedgeBudget, HedgeConfig, HedgeOverride, InitialDelays, ModelOrder,
+    ProviderSettings, RoutingConfig, RuntimeConfig, StrategyKind, SupervisionConfig,
+    is_model_pattern, serves_model,
 };
 pub use events::{EventsError, HealthEvent, HealthEvents};
-pub use handle::{ProviderSnapshot, RouterHandle};
+pub use handle::{HedgeStatus, ProviderHedgeStatus, ProviderSnapshot, RouterHandle};
+pub use hedge::{BudgetStatus, ClassDelay, HedgeCounts, RequestClass};
 pub use provider::{Counters, ProviderStatus};
 pub use report::{
     AttemptOutcome, AttemptRecord, Failover, RaceEnd, RouteError, RouteReport, Routed,
@@ -126,4 +129,4 @@ pub use trigger::{
     ConnectionTrigger, HealthEffect, NotServedTrigger, RejectedTrigger, StatusTrigger,
     TimeoutTrigger, Trigger, Triggers, Verdict,
 };
-pub use upstream::{AttemptError, Cause, Detail, Provider, ProviderId, Upstream};
+pub use upstream::{AttemptError, Cause, Detail, Provider, ProviderId, RequestShape, Upstream};

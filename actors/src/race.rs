@@ -1,8 +1,14 @@
-//! Race actors: a failover race is one short-lived [`RaceActor`] with one [`AttemptActor`] child
-//! per racing provider. The first success is delivered to the requester exactly once and the
+//! Race actors: a race is one short-lived [`RaceActor`] with one [`AttemptActor`] child per
+//! racing provider. The first success is delivered to the requester exactly once and the
 //! siblings are killed at once: their attempt futures are dropped, so the upstream sees the
 //! connection close. The requester's deadline bounds the time until a winner is found; it
 //! cannot cut the winner's response, which has left the race by then.
+//!
+//! Entry is staggered: a failover race starts with all its racers, **closed** (it ends when
+//! they have all failed). A hedge race starts **open** with the hedge alone, beside the slow
+//! primary that the requester keeps running: more racers may `Join` it (the others, when the
+//! primary fails), and it ends without a winner only once the requester `Close`s it and every
+//! racer has failed, or when the requester `Cancel`s it (the primary committed).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -12,6 +18,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use crate::hedge::RequestClass;
 use crate::provider::{OutcomeGuard, Reported, Target};
 use crate::report::{AttemptOutcome, AttemptRecord};
 use crate::trigger::Triggers;
@@ -62,12 +69,20 @@ pub(crate) struct Finish<R> {
 }
 
 pub(crate) struct RaceArgs<U: Upstream> {
+    pub(crate) kit: RacerKit<U>,
+    pub(crate) targets: Vec<Target>,
+    /// Whether racers may still join (a hedge race) or it ends when these have all failed.
+    pub(crate) open: bool,
+    pub(crate) reply: oneshot::Sender<Finish<U::Response>>,
+}
+
+/// What every racer of a race is started with.
+pub(crate) struct RacerKit<U: Upstream> {
     pub(crate) upstream: Arc<U>,
     pub(crate) request: Arc<U::Request>,
-    pub(crate) targets: Vec<Target>,
+    pub(crate) class: RequestClass,
     pub(crate) triggers: Triggers,
     pub(crate) probe_timeout: Duration,
-    pub(crate) reply: oneshot::Sender<Finish<U::Response>>,
     pub(crate) live: Live,
 }
 
@@ -79,6 +94,13 @@ pub(crate) enum RaceMsg<U: Upstream> {
         result: Result<U::Response, AttemptError>,
         latency: Duration,
     },
+    /// Start these racers too (the race is open).
+    Join { targets: Vec<Target> },
+    /// No racer will join any more: end once every racer has failed.
+    Close,
+    /// End now, cancelling every racer still running (the hedged primary committed, or
+    /// failed with an error that is the request's answer).
+    Cancel,
     /// The race timeout elapsed without a winner (sent by the requester, who keeps the clock).
     DeadlineElapsed,
 }
@@ -92,7 +114,9 @@ impl<U> RaceActor<U> {
 }
 
 pub(crate) struct RaceState<U: Upstream> {
+    kit: RacerKit<U>,
     reply: Option<oneshot::Sender<Finish<U::Response>>>,
+    open: bool,
     providers: Vec<Provider>,
     racers: Vec<Option<ActorCell>>,
     records: Vec<Option<AttemptRecord>>,
@@ -110,37 +134,18 @@ impl<U: Upstream> Actor for RaceActor<U> {
         myself: ActorRef<Self::Msg>,
         args: RaceArgs<U>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let live = args.live.enter();
-        let started = Instant::now();
-        let mut racers = Vec::with_capacity(args.targets.len());
-        let providers = args.targets.iter().map(|t| t.provider.clone()).collect();
-        for (index, target) in args.targets.into_iter().enumerate() {
-            let attempt = AttemptArgs {
-                index,
-                upstream: args.upstream.clone(),
-                request: args.request.clone(),
-                triggers: args.triggers.clone(),
-                probe_timeout: args.probe_timeout,
-                race: myself.clone(),
-                live: args.live.clone(),
-            };
-            let (racer, _) = Actor::spawn_linked(
-                None,
-                AttemptActor::<U>(PhantomData),
-                (attempt, target),
-                myself.get_cell(),
-            )
-            .await?;
-            racers.push(Some(racer.get_cell()));
-        }
-        Ok(RaceState {
+        let mut state = RaceState {
+            _live: args.kit.live.enter(),
+            kit: args.kit,
             reply: Some(args.reply),
-            records: vec![None; racers.len()],
-            providers,
-            racers,
-            started,
-            _live: live,
-        })
+            open: args.open,
+            providers: Vec::with_capacity(args.targets.len()),
+            racers: Vec::with_capacity(args.targets.len()),
+            records: Vec::with_capacity(args.targets.len()),
+            started: Instant::now(),
+        };
+        state.spawn(&myself, args.targets).await?;
+        Ok(state)
     }
 
     async fn handle(
@@ -155,6 +160,21 @@ impl<U: Upstream> Actor for RaceActor<U> {
                 result,
                 latency,
             } => state.finished(&myself, index, result, latency),
+            RaceMsg::Join { targets } => {
+                if state.reply.is_some() {
+                    state.spawn(&myself, targets).await?;
+                }
+            }
+            RaceMsg::Close => {
+                state.open = false;
+                if state.racers.iter().all(Option::is_none) {
+                    state.end(&myself, None, false);
+                }
+            }
+            RaceMsg::Cancel => {
+                state.cancel_running();
+                state.end(&myself, None, false);
+            }
             RaceMsg::DeadlineElapsed => {
                 state.cancel_running();
                 state.end(&myself, None, true);
@@ -189,6 +209,38 @@ impl<U: Upstream> Actor for RaceActor<U> {
 }
 
 impl<U: Upstream> RaceState<U> {
+    /// Starts one attempt actor per target, after those already racing.
+    async fn spawn(
+        &mut self,
+        myself: &ActorRef<RaceMsg<U>>,
+        targets: Vec<Target>,
+    ) -> Result<(), ActorProcessingErr> {
+        for target in targets {
+            let kit = &self.kit;
+            let attempt = AttemptArgs {
+                index: self.racers.len(),
+                upstream: kit.upstream.clone(),
+                request: kit.request.clone(),
+                class: kit.class,
+                triggers: kit.triggers.clone(),
+                probe_timeout: kit.probe_timeout,
+                race: myself.clone(),
+                live: kit.live.clone(),
+            };
+            self.providers.push(target.provider.clone());
+            let (racer, _) = Actor::spawn_linked(
+                None,
+                AttemptActor::<U>(PhantomData),
+                (attempt, target),
+                myself.get_cell(),
+            )
+            .await?;
+            self.racers.push(Some(racer.get_cell()));
+            self.records.push(None);
+        }
+        Ok(())
+    }
+
     fn finished(
         &mut self,
         myself: &ActorRef<RaceMsg<U>>,
@@ -208,7 +260,7 @@ impl<U: Upstream> RaceState<U> {
             }
             Err(error) => {
                 self.record(index, AttemptOutcome::Failed(error), latency);
-                if self.racers.iter().all(Option::is_none) {
+                if !self.open && self.racers.iter().all(Option::is_none) {
                     self.end(myself, None, false);
                 }
             }
@@ -262,6 +314,7 @@ pub(crate) struct AttemptArgs<U: Upstream> {
     index: usize,
     upstream: Arc<U>,
     request: Arc<U::Request>,
+    class: RequestClass,
     triggers: Triggers,
     probe_timeout: Duration,
     race: ActorRef<RaceMsg<U>>,
@@ -297,7 +350,7 @@ impl<U: Upstream> Actor for AttemptActor<U> {
         myself.cast(AttemptMsg::Run)?;
         Ok(AttemptState {
             _live: args.live.enter(),
-            outcome: Some(OutcomeGuard::start(target)),
+            outcome: Some(OutcomeGuard::start(target, args.class)),
             args: Some(args),
         })
     }

@@ -77,10 +77,12 @@ impl RaceEnd {
     }
 }
 
-/// A failover: the primary failed with a trigger, and the others were raced.
+/// A failover: the primary failed with a trigger and the others were raced, or the primary
+/// was slow to commit and a hedge joined it ([`Cause::Hedge`]; then the primary is a racer too,
+/// and the others join if it fails).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failover {
-    /// Why the primary failed.
+    /// Why the primary failed, or [`Cause::Hedge`].
     pub cause: Cause,
     /// How the race ended; `None` when no other provider was left to race.
     pub race: Option<RaceEnd>,
@@ -141,7 +143,7 @@ pub enum RouteError {
         /// Its error.
         #[source]
         error: AttemptError,
-        /// The attempts made (just this one).
+        /// The attempts made: this one, and a hedge cancelled beside it.
         attempts: Vec<AttemptRecord>,
     },
     /// Every attempt failed; `attempts` holds each attempt's error in order.

@@ -7,28 +7,35 @@
 //!    views without a message; otherwise the router's strategy picks it (rotation per model);
 //! 3. **attempt**: [`Upstream::attempt`] in the caller's task, never in an actor's mailbox (a
 //!    probe of a half-open provider is bounded by the probe timeout);
-//! 4. **verdict**: the triggers judge a failure once (fail over? health effect? may the same
+//! 4. **hedge**: a primary that has not committed by its provider's delay for the request's
+//!    class gets a hedge, budget permitting: an open race with the next eligible provider,
+//!    beside the primary; whichever commits first wins and the other is cancelled;
+//! 5. **verdict**: the triggers judge a failure once (fail over? health effect? may the same
 //!    provider race again?), and the outcome goes to the provider;
-//! 5. **race**: every other provider in rotation races (the primary too, if the verdict allows
-//!    it and its failure left it in rotation);
-//! 6. **deadline**: the race timeout bounds the wait for a winner, never the winner's response;
-//! 7. **report**: every attempt in order, the winner's index, the failover's cause and end.
+//! 6. **race**: every other provider in rotation races (the primary too, if the verdict allows
+//!    it and its failure left it in rotation); when a hedge race runs, they join it;
+//! 7. **deadline**: the race timeout bounds the wait for a winner after the primary failed,
+//!    never the winner's response;
+//! 8. **report**: every attempt in order, the winner's index, the failover's cause (`hedge`
+//!    for a hedged request) and end.
 
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ractor::{Actor, ActorCell};
+use ractor::{Actor, ActorCell, ActorRef};
 use tokio::sync::{oneshot, watch};
 
+use crate::hedge::{HedgeEnd, Hedging, RequestClass};
 use crate::provider::{OutcomeGuard, Reported, Target};
-use crate::race::{Finish, Live, RaceActor, RaceArgs, RaceMsg};
+use crate::race::{Finish, Live, RaceActor, RaceArgs, RaceMsg, RacerKit};
 use crate::report::{
     AttemptOutcome, AttemptRecord, Failover, RaceEnd, RouteError, RouteReport, Routed,
 };
 use crate::router::table::Table;
 use crate::router::{self, RouterMsg, RouterSlot};
-use crate::trigger::Triggers;
-use crate::upstream::{AttemptError, Upstream};
+use crate::trigger::{Triggers, Verdict};
+use crate::upstream::{AttemptError, Cause, ProviderId, Upstream};
 
 /// What every route needs; one per runtime.
 pub(crate) struct RoutePath<U: Upstream> {
@@ -41,6 +48,15 @@ pub(crate) struct RoutePath<U: Upstream> {
     pub(crate) router: RouterSlot,
     pub(crate) supervisor: ActorCell,
     pub(crate) live: Live,
+    pub(crate) hedging: Hedging,
+}
+
+/// What a route is about: its request, its class, the table it read and who is eligible.
+struct Request<'a, U: Upstream> {
+    request: Arc<U::Request>,
+    class: RequestClass,
+    table: &'a Table,
+    order: &'a [usize],
 }
 
 impl<U: Upstream> RoutePath<U> {
@@ -53,33 +69,55 @@ impl<U: Upstream> RoutePath<U> {
         let model = U::route_key(&request);
         let order = table.eligible(model)?;
         let primary = self.primary(&table, &order, model).await?;
-        let attempt = OutcomeGuard::start(primary);
-        let provider = attempt.provider().clone();
-        let result = attempt
-            .run(&*self.upstream, request.clone(), self.probe_timeout)
-            .await;
-        let latency = attempt.elapsed();
-        let error = match result {
-            Ok(response) => {
-                attempt.finish(Reported::Succeeded);
-                let record = AttemptRecord {
-                    provider,
-                    outcome: AttemptOutcome::Succeeded,
-                    latency,
-                };
-                return Ok(Routed {
-                    response,
-                    report: RouteReport {
-                        attempts: vec![record],
-                        winner: 0,
-                        failover: None,
-                    },
-                });
-            }
-            Err(error) => error,
+        let class = RequestClass::of(U::shape(&request));
+        self.hedging.budget.deposit();
+        let delay = if order.len() > 1 {
+            primary.hedge.delay(class)
+        } else {
+            None
         };
-        self.fail_over(attempt, error, request, &table, &order)
-            .await
+        let attempt = OutcomeGuard::start(primary, class);
+        let run = attempt.run(&*self.upstream, request.clone(), self.probe_timeout);
+        let route = Request {
+            request,
+            class,
+            table: &table,
+            order: &order,
+        };
+        let Some(delay) = delay else {
+            let result = run.await;
+            return self.settle(attempt, result, &route).await;
+        };
+        let mut run = pin!(run);
+        match tokio::time::timeout(delay, run.as_mut()).await {
+            Ok(result) => self.settle(attempt, result, &route).await,
+            // The primary future lives in this frame: when a hedge wins, it is dropped (and
+            // its upstream request cancelled) as this returns.
+            Err(_) => self.hedge(attempt, run, &route).await,
+        }
+    }
+
+    /// The primary's attempt ended with no hedge beside it.
+    async fn settle(
+        &self,
+        attempt: OutcomeGuard,
+        result: Result<U::Response, AttemptError>,
+        route: &Request<'_, U>,
+    ) -> Result<Routed<U::Response>, RouteError> {
+        let response = match result {
+            Ok(response) => response,
+            Err(error) => return self.fail_over(attempt, error, route).await,
+        };
+        let record = record(&attempt, AttemptOutcome::Succeeded);
+        attempt.finish(Reported::Succeeded);
+        Ok(Routed {
+            response,
+            report: RouteReport {
+                attempts: vec![record],
+                winner: 0,
+                failover: None,
+            },
+        })
     }
 
     /// The primary failed: judge the error once, tell its provider, race the others.
@@ -87,35 +125,20 @@ impl<U: Upstream> RoutePath<U> {
         &self,
         attempt: OutcomeGuard,
         error: AttemptError,
-        request: Arc<U::Request>,
-        table: &Table,
-        order: &[usize],
+        route: &Request<'_, U>,
     ) -> Result<Routed<U::Response>, RouteError> {
         let provider = attempt.provider().clone();
         let verdict = self.triggers.judge(&error);
-        let report = Reported::failed(&verdict, &error);
-        let first = AttemptRecord {
-            provider: provider.clone(),
-            outcome: AttemptOutcome::Failed(error.clone()),
-            latency: attempt.elapsed(),
-        };
+        let first = record(&attempt, AttemptOutcome::Failed(error.clone()));
         if !(verdict.failover && self.failover) {
-            attempt.finish(report);
+            attempt.finish(Reported::failed(&verdict, &error));
             return Err(RouteError::Failed {
                 provider,
                 error,
                 attempts: vec![first],
             });
         }
-        let racers = if verdict.retry_same {
-            // The primary races again only if its failure left it in rotation: wait until its
-            // provider has recorded it before reading who is in rotation.
-            attempt.finish_recorded(report).await;
-            table.admit_all(order, None)
-        } else {
-            attempt.finish(report);
-            table.admit_all(order, Some(provider.id()))
-        };
+        let racers = racers_after(attempt, &verdict, &error, route, &[]).await;
         let failover = |race| Failover {
             cause: error.cause(),
             race,
@@ -127,8 +150,122 @@ impl<U: Upstream> RoutePath<U> {
                 failover: failover(None),
             });
         }
-        let finish = self.race(racers, request).await?;
+        let race = self.start_race(racers, route, false).await?;
+        let finish = race.finish(self.race_timeout).await?;
         self.report(first, finish, failover)
+    }
+
+    /// The primary is slow: a hedge joins it, budget permitting, and the first to commit wins.
+    async fn hedge<F>(
+        &self,
+        attempt: OutcomeGuard,
+        mut run: Pin<&mut F>,
+        route: &Request<'_, U>,
+    ) -> Result<Routed<U::Response>, RouteError>
+    where
+        F: Future<Output = Result<U::Response, AttemptError>>,
+    {
+        let Some(target) = self.admit_hedge(route, attempt.provider().id()) else {
+            let result = run.await;
+            return self.settle(attempt, result, route).await;
+        };
+        let hedge = target.provider.id();
+        let mut race = self.start_race(vec![target], route, true).await?;
+        self.hedging.counters.started();
+        tokio::select! {
+            result = run.as_mut() => self.primary_ended(attempt, result, race, hedge, route).await,
+            end = &mut race.ended => {
+                race.guard.0 = None;
+                let finish = end.map_err(|_| RouteError::Stopped)?;
+                let Some((response, index)) = finish.winner else {
+                    // An open race ends without a winner only when told to; carry on alone.
+                    let result = run.await;
+                    return self.settle(attempt, result, route).await;
+                };
+                self.hedging.counters.ended(HedgeEnd::Hedge);
+                let mut first = record(&attempt, AttemptOutcome::Cancelled);
+                // The primary reports now; its future is dropped on return.
+                first.outcome = attempt.outrun(&self.triggers);
+                let mut attempts = vec![first];
+                attempts.extend(finish.attempts);
+                Ok(Routed {
+                    response,
+                    report: RouteReport {
+                        attempts,
+                        winner: index + 1,
+                        failover: Some(hedged(Some(RaceEnd::Won))),
+                    },
+                })
+            }
+        }
+    }
+
+    /// The next eligible provider in rotation, when the budget allows a hedge.
+    fn admit_hedge(&self, route: &Request<'_, U>, primary: ProviderId) -> Option<Target> {
+        let target = route.table.admit_next(route.order, primary)?;
+        if self.hedging.budget.withdraw() {
+            Some(target)
+        } else {
+            self.hedging.counters.budget_spent();
+            None
+        }
+    }
+
+    /// The hedged primary ended first: a success wins (the hedge is cancelled); a failure that
+    /// fails over sends the others into the hedge's race; any other failure is the answer.
+    async fn primary_ended(
+        &self,
+        attempt: OutcomeGuard,
+        result: Result<U::Response, AttemptError>,
+        race: Running<U>,
+        hedge: ProviderId,
+        route: &Request<'_, U>,
+    ) -> Result<Routed<U::Response>, RouteError> {
+        let error = match result {
+            Ok(response) => {
+                let first = record(&attempt, AttemptOutcome::Succeeded);
+                attempt.finish(Reported::Succeeded);
+                let finish = race.cancel().await?;
+                self.hedging.counters.ended(HedgeEnd::Original);
+                let mut attempts = vec![first];
+                attempts.extend(finish.attempts);
+                return Ok(Routed {
+                    response,
+                    report: RouteReport {
+                        attempts,
+                        winner: 0,
+                        failover: Some(hedged(Some(RaceEnd::Won))),
+                    },
+                });
+            }
+            Err(error) => error,
+        };
+        let provider = attempt.provider().clone();
+        let verdict = self.triggers.judge(&error);
+        let first = record(&attempt, AttemptOutcome::Failed(error.clone()));
+        if !(verdict.failover && self.failover) {
+            attempt.finish(Reported::failed(&verdict, &error));
+            let finish = race.cancel().await?;
+            self.hedging.counters.ended(HedgeEnd::Failed);
+            let mut attempts = vec![first];
+            attempts.extend(finish.attempts);
+            return Err(RouteError::Failed {
+                provider,
+                error,
+                attempts,
+            });
+        }
+        let racers = racers_after(attempt, &verdict, &error, route, &[hedge]).await;
+        race.send(RaceMsg::Join { targets: racers });
+        race.send(RaceMsg::Close);
+        let finish = race.finish(self.race_timeout).await?;
+        let routed = self.report(first, finish, hedged);
+        self.hedging.counters.ended(if routed.is_ok() {
+            HedgeEnd::Hedge
+        } else {
+            HedgeEnd::Failed
+        });
+        routed
     }
 
     /// The routing table, when requests may be routed.
@@ -156,39 +293,38 @@ impl<U: Upstream> RoutePath<U> {
         .await?
     }
 
-    /// Races `racers` until one commits, every one fails, or the race timeout elapses.
-    async fn race(
+    /// Starts a race of `racers`: closed (a failover; it ends when they have all failed) or
+    /// open (a hedge; others may join).
+    async fn start_race(
         &self,
         racers: Vec<Target>,
-        request: Arc<U::Request>,
-    ) -> Result<Finish<U::Response>, RouteError> {
+        route: &Request<'_, U>,
+        open: bool,
+    ) -> Result<Running<U>, RouteError> {
         let (reply, ended) = oneshot::channel();
         let args = RaceArgs {
-            upstream: self.upstream.clone(),
-            request,
+            kit: RacerKit {
+                upstream: self.upstream.clone(),
+                request: route.request.clone(),
+                class: route.class,
+                triggers: self.triggers.clone(),
+                probe_timeout: self.probe_timeout,
+                live: self.live.clone(),
+            },
             targets: racers,
-            triggers: self.triggers.clone(),
-            probe_timeout: self.probe_timeout,
+            open,
             reply,
-            live: self.live.clone(),
         };
         let (race, _) =
             Actor::spawn_linked(None, RaceActor::<U>::new(), args, self.supervisor.clone())
                 .await
                 .map_err(|_| RouteError::Stopped)?;
-        // If this future is dropped (the requester went away), the race and its racers die.
-        let mut guard = KillOnDrop(Some(race.get_cell()));
-        let mut ended = ended;
-        let end = match tokio::time::timeout(self.race_timeout, &mut ended).await {
-            Ok(end) => end,
-            Err(_) => {
-                // Time is up: the race cancels its racers and answers with what it has.
-                let _ = race.cast(RaceMsg::DeadlineElapsed);
-                ended.await
-            }
-        };
-        guard.0 = None;
-        end.map_err(|_| RouteError::Stopped)
+        Ok(Running {
+            // If the requester goes away, the race and its racers die.
+            guard: KillOnDrop(Some(race.get_cell())),
+            race,
+            ended,
+        })
     }
 
     /// The route's story: the primary's failed attempt, then the race's.
@@ -220,6 +356,80 @@ impl<U: Upstream> RoutePath<U> {
                 failover: failover(Some(RaceEnd::AllFailed)),
             }),
         }
+    }
+}
+
+/// The record of the primary's attempt, as it ends.
+fn record(attempt: &OutcomeGuard, outcome: AttemptOutcome) -> AttemptRecord {
+    AttemptRecord {
+        provider: attempt.provider().clone(),
+        outcome,
+        latency: attempt.elapsed(),
+    }
+}
+
+fn hedged(race: Option<RaceEnd>) -> Failover {
+    Failover {
+        cause: Cause::Hedge,
+        race,
+    }
+}
+
+/// Reports the primary's failure and admits the racers of its failover: every eligible
+/// provider in rotation but those in `exclude`, and but the primary unless the verdict lets
+/// it race again (then its failure must have left it in rotation: wait until its provider has
+/// recorded it before reading who is).
+async fn racers_after<U: Upstream>(
+    attempt: OutcomeGuard,
+    verdict: &Verdict,
+    error: &AttemptError,
+    route: &Request<'_, U>,
+    exclude: &[ProviderId],
+) -> Vec<Target> {
+    let report = Reported::failed(verdict, error);
+    if verdict.retry_same {
+        attempt.finish_recorded(report).await;
+        return route.table.admit_all(route.order, exclude);
+    }
+    let mut excluded = exclude.to_vec();
+    excluded.push(attempt.provider().id());
+    attempt.finish(report);
+    route.table.admit_all(route.order, &excluded)
+}
+
+/// A race as its requester holds it.
+struct Running<U: Upstream> {
+    race: ActorRef<RaceMsg<U>>,
+    ended: oneshot::Receiver<Finish<U::Response>>,
+    guard: KillOnDrop,
+}
+
+impl<U: Upstream> Running<U> {
+    fn send(&self, message: RaceMsg<U>) {
+        // A race that has ended has answered already; `ended` holds its answer.
+        let _ = self.race.cast(message);
+    }
+
+    /// Waits for the race to end, for at most `timeout`; then it cancels its racers and
+    /// answers with what it has.
+    async fn finish(mut self, timeout: Duration) -> Result<Finish<U::Response>, RouteError> {
+        let end = match tokio::time::timeout(timeout, &mut self.ended).await {
+            Ok(end) => end,
+            Err(_) => {
+                self.send(RaceMsg::DeadlineElapsed);
+                (&mut self.ended).await
+            }
+        };
+        self.guard.0 = None;
+        end.map_err(|_| RouteError::Stopped)
+    }
+
+    /// Ends the race now, its racers cancelled, and takes its records.
+    async fn cancel(mut self) -> Result<Finish<U::Response>, RouteError> {
+        self.send(RaceMsg::Cancel);
+        let end = (&mut self.ended).await;
+        self.guard.0 = None;
+        end.map_err(|_| RouteError::Stopped)
     }
 }
 

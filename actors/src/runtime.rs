@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, RuntimeConfig};
 use crate::events::{EventBus, HealthEvents};
 use crate::handle::{RouterHandle, Shared};
+use crate::hedge::{Hedging, ProviderHedge};
 use crate::provider::{ProviderArgs, Seat, View, standing};
 use crate::race::Live;
 use crate::route::RoutePath;
@@ -134,6 +135,7 @@ impl<U: Upstream> RuntimeBuilder<U> {
                 router: router_slot.clone(),
                 supervisor: supervisor.get_cell(),
                 live: live.clone(),
+                hedging: Hedging::new(&config.routing.hedge),
             },
             table: table_reader,
             router: router_slot,
@@ -215,6 +217,9 @@ fn providers(
             weight: settings.weight,
             view: reader,
             standing: requester,
+            hedge: Arc::new(ProviderHedge::new(
+                config.routing.hedge.overridden(&settings.hedge),
+            )),
             slots: settings
                 .max_concurrent_attempts
                 .map(|max| Arc::new(Semaphore::new(max as usize))),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::upstream::{AttemptError, Detail};
-use crate::upstream::{Provider, Upstream};
+use crate::upstream::{Provider, RequestShape, Upstream};
 
 /// What one attempt does.
 #[derive(Clone, Debug)]
@@ -234,6 +234,21 @@ impl Upstream for FakeUpstream {
     /// A request `model:NAME` asks for model `NAME`; any other asks for none.
     fn route_key(request: &String) -> Option<&str> {
         request.strip_prefix("model:")
+    }
+
+    /// A request `bytes:N` is a stream of an `N`-byte body, `whole` an answer that is not
+    /// streamed; any other is a stream of its own length.
+    fn shape(request: &String) -> RequestShape {
+        if request == "whole" {
+            return RequestShape::whole(request.len());
+        }
+        request
+            .strip_prefix("bytes:")
+            .and_then(|bytes| bytes.parse().ok())
+            .map_or(
+                RequestShape::streamed(request.len()),
+                RequestShape::streamed,
+            )
     }
 
     async fn attempt(

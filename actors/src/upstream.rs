@@ -87,6 +87,43 @@ pub trait Upstream: Send + Sync + 'static {
         let _ = request;
         None
     }
+
+    /// The request's shape: how big it is and whether it is streamed. Each provider learns
+    /// its time to commit per class of shape (the runtime measures the time from the start of
+    /// an attempt to its `Ok`), so a large prompt is not hedged just for being large. The
+    /// default: a small stream.
+    fn shape(request: &Self::Request) -> RequestShape {
+        let _ = request;
+        RequestShape::streamed(0)
+    }
+}
+
+/// How big a request is and how it is answered (see [`Upstream::shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestShape {
+    /// The size of its body, in bytes.
+    pub bytes: usize,
+    /// Whether it is answered as a stream (its commit is the first event) rather than whole
+    /// (its commit is the whole answer).
+    pub streamed: bool,
+}
+
+impl RequestShape {
+    /// A streamed request of `bytes`.
+    pub fn streamed(bytes: usize) -> Self {
+        RequestShape {
+            bytes,
+            streamed: true,
+        }
+    }
+
+    /// A request of `bytes` answered whole.
+    pub fn whole(bytes: usize) -> Self {
+        RequestShape {
+            bytes,
+            streamed: false,
+        }
+    }
 }
 
 impl<U: Upstream> Upstream for Arc<U> {
@@ -103,6 +140,10 @@ impl<U: Upstream> Upstream for Arc<U> {
 
     fn route_key(request: &Self::Request) -> Option<&str> {
         U::route_key(request)
+    }
+
+    fn shape(request: &Self::Request) -> RequestShape {
+        U::shape(request)
     }
 }
 
@@ -232,8 +273,8 @@ impl fmt::Debug for Detail {
     }
 }
 
-/// Why an attempt failed, as a label for metrics and events: it displays as the status code
-/// (`529`), `timeout`, `connection` or `other`.
+/// Why an attempt failed (or a failover began), as a label for metrics and events: it
+/// displays as the status code (`529`), `timeout`, `connection`, `other` or `hedge`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Cause {
@@ -245,6 +286,9 @@ pub enum Cause {
     Connection,
     /// Anything else.
     Other,
+    /// Not a failure: the primary was slow to commit and a hedge joined it (only ever the
+    /// cause of a [`Failover`](crate::Failover), never of an attempt's error).
+    Hedge,
 }
 
 impl fmt::Display for Cause {
@@ -254,6 +298,7 @@ impl fmt::Display for Cause {
             Cause::Timeout => f.write_str("timeout"),
             Cause::Connection => f.write_str("connection"),
             Cause::Other => f.write_str("other"),
+            Cause::Hedge => f.write_str("hedge"),
         }
     }
 }

@@ -68,6 +68,7 @@ fn provider(name: &str, kind: ProviderKind) -> ProviderConfig {
         model_mapping: BTreeMap::new(),
         max_concurrent_attempts: None,
         timeouts: TimeoutsConfig::default(),
+        hedge: Default::default(),
         simulated: None,
     }
 }

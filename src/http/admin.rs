@@ -36,7 +36,9 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.observer().metrics().render();
+    let metrics = state.observer().metrics();
+    metrics.hedging(&state.router().hedging());
+    let body = metrics.render();
     ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response()
 }
 

@@ -57,6 +57,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Response, Ap
         "strategy": settings.strategy.name(),
         "failover": settings.failover,
         "race_timeout_ms": millis(settings.race_timeout),
+        "hedging": state.router().hedging(),
         "providers": providers,
     }))
     .into_response())

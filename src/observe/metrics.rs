@@ -21,6 +21,9 @@
 //! | `relayrace_stream_dropped_events_total` | counter | `provider` |
 //! | `relayrace_stream_repaired_endings_total` | counter | `provider` |
 //! | `relayrace_model_not_served_total` | counter | `provider`, `model` |
+//! | `relayrace_hedges_total` | counter | `outcome` (`started`, `won_by_original`, `won_by_hedge`, `failed`, `budget_spent`) |
+//! | `relayrace_hedge_budget` | gauge | `value` (`requests`, `hedges`, `allowed`, `available` in the window) |
+//! | `relayrace_hedge_delay_seconds` | gauge | `provider`, `class` |
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -31,7 +34,7 @@ use metrics::{
     gauge, histogram,
 };
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusRecorder};
-use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState};
+use relayrace_actors::{AttemptOutcome, AttemptRecord, HealthState, HedgeStatus};
 
 use super::outcome::RouteSummary;
 use super::request_outcome::RequestOutcome;
@@ -54,6 +57,9 @@ const WATCHER_MISSED: &str = "relayrace_watcher_missed_events_total";
 const DROPPED_EVENTS: &str = "relayrace_stream_dropped_events_total";
 const REPAIRED_ENDINGS: &str = "relayrace_stream_repaired_endings_total";
 const MODEL_NOT_SERVED: &str = "relayrace_model_not_served_total";
+const HEDGES: &str = "relayrace_hedges_total";
+const HEDGE_BUDGET: &str = "relayrace_hedge_budget";
+const HEDGE_DELAY: &str = "relayrace_hedge_delay_seconds";
 
 /// Every health state, for the one-hot `relayrace_provider_health` gauge.
 const STATES: [HealthState; 7] = [
@@ -276,6 +282,40 @@ impl Metrics {
     }
 
     /// A watcher of `GET /v1/relay/events` missed `missed` events of `stream`.
+    /// Hedging as the runtime counts it, copied in before a scrape.
+    pub(crate) fn hedging(&self, hedging: &HedgeStatus) {
+        self.record(|| {
+            let counts = hedging.counts;
+            for (outcome, count) in [
+                ("started", counts.started),
+                ("won_by_original", counts.won_by_original),
+                ("won_by_hedge", counts.won_by_hedge),
+                ("failed", counts.failed),
+                ("budget_spent", counts.budget_spent),
+            ] {
+                counter!(HEDGES, "outcome" => outcome).absolute(count);
+            }
+            let budget = hedging.budget;
+            for (value, count) in [
+                ("requests", budget.requests),
+                ("hedges", budget.hedges),
+                ("allowed", budget.allowed),
+                ("available", budget.available),
+            ] {
+                gauge!(HEDGE_BUDGET, "value" => value).set(count as f64);
+            }
+            for provider in &hedging.providers {
+                for delay in &provider.delays {
+                    let labels = [
+                        ("provider", provider.name.clone()),
+                        ("class", delay.class.name().to_owned()),
+                    ];
+                    gauge!(HEDGE_DELAY, &labels).set(delay.delay.as_secs_f64());
+                }
+            }
+        });
+    }
+
     pub(crate) fn watcher_missed(&self, stream: &'static str, missed: u64) {
         self.record(|| counter!(WATCHER_MISSED, "stream" => stream).increment(missed));
     }
@@ -366,7 +406,21 @@ fn describe() {
     );
     describe_counter!(
         FAILOVERS,
-        "Requests whose primary failed with a failover trigger, by primary and cause"
+        "Requests whose primary failed with a failover trigger (or was hedged: cause `hedge`), \
+         by primary and cause"
+    );
+    describe_counter!(
+        HEDGES,
+        "Slow primaries hedged (started) and how those ended, and those not hedged because the \
+         budget was spent"
+    );
+    describe_gauge!(
+        HEDGE_BUDGET,
+        "The hedge budget over its window: requests, hedges, hedges allowed and available"
+    );
+    describe_gauge!(
+        HEDGE_DELAY,
+        "How long a primary waits for its commit before a hedge joins, by provider and class"
     );
     describe_counter!(
         RACES,

@@ -11,6 +11,9 @@ use tokio::time::Instant;
 use super::message::{ProviderMsg, Reported};
 use super::standing::Standing;
 use super::view::Target;
+use crate::hedge::RequestClass;
+use crate::report::AttemptOutcome;
+use crate::trigger::Triggers;
 use crate::upstream::{AttemptError, Provider, Upstream};
 
 /// One attempt in flight on an admitted provider. Reports its outcome once; reports a
@@ -18,15 +21,17 @@ use crate::upstream::{AttemptError, Provider, Upstream};
 /// probe permit, if any, is freed when it is dropped, after the report is sent.
 pub(crate) struct OutcomeGuard {
     target: Target,
+    class: RequestClass,
     started: Instant,
     reported: bool,
 }
 
 impl OutcomeGuard {
-    /// Starts the clock of an attempt on `target`.
-    pub(crate) fn start(target: Target) -> Self {
+    /// Starts the clock of an attempt of a request of `class` on `target`.
+    pub(crate) fn start(target: Target, class: RequestClass) -> Self {
         Self {
             target,
+            class,
             started: Instant::now(),
             reported: false,
         }
@@ -38,22 +43,27 @@ impl OutcomeGuard {
     }
 
     /// Performs the attempt. A probe gets `probe_timeout` to reach its commit point; past it,
-    /// it is a timeout (its request fails over, and the provider stays out of rotation).
-    pub(crate) async fn run<U: Upstream>(
+    /// it is a timeout (its request fails over, and the provider stays out of rotation). The
+    /// future borrows only the upstream, so the guard can be finished while it is pending.
+    pub(crate) fn run<'u, U: Upstream>(
         &self,
-        upstream: &U,
+        upstream: &'u U,
         request: std::sync::Arc<U::Request>,
         probe_timeout: Duration,
-    ) -> Result<U::Response, AttemptError> {
-        let attempt = upstream.attempt(&self.target.provider, request);
-        if !self.target.is_probe() {
-            return attempt.await;
+    ) -> impl Future<Output = Result<U::Response, AttemptError>> + Send + use<'u, U> {
+        let provider = self.target.provider.clone();
+        let probe = self.target.is_probe();
+        async move {
+            let attempt = upstream.attempt(&provider, request);
+            if !probe {
+                return attempt.await;
+            }
+            tokio::time::timeout(probe_timeout, attempt)
+                .await
+                .unwrap_or(Err(AttemptError::Timeout {
+                    phase: "the probe's answer",
+                }))
         }
-        tokio::time::timeout(probe_timeout, attempt)
-            .await
-            .unwrap_or(Err(AttemptError::Timeout {
-                phase: "the probe's answer",
-            }))
     }
 
     /// Time since the attempt started.
@@ -61,13 +71,16 @@ impl OutcomeGuard {
         self.started.elapsed()
     }
 
-    /// Reports without waiting; a success on a provider in good standing is only counted.
+    /// Reports without waiting; a success on a provider in good standing is only counted. A
+    /// success's time to commit is learned for its class.
     pub(crate) fn finish(mut self, report: Reported) {
         self.reported = true;
-        if matches!(report, Reported::Succeeded)
-            && self.target.standing.count_success(self.elapsed())
-        {
-            return;
+        if matches!(report, Reported::Succeeded) {
+            let latency = self.elapsed();
+            self.target.hedge.record(self.class, latency);
+            if self.target.standing.count_success(latency) {
+                return;
+            }
         }
         send(
             &self.target.actor,
@@ -75,6 +88,22 @@ impl OutcomeGuard {
             report,
             self.elapsed(),
         );
+    }
+
+    /// Its hedge committed first. A primary is cancelled (neutral for health); a probe is
+    /// judged timed out, so that a provider that has just come back but answers slower than
+    /// its hedge stays out of rotation and is probed again later, rather than making every
+    /// request wait for the hedge delay. Returns what to record.
+    pub(crate) fn outrun(self, triggers: &Triggers) -> AttemptOutcome {
+        if !self.target.is_probe() {
+            // Dropped unfinished: reported as cancelled.
+            return AttemptOutcome::Cancelled;
+        }
+        let error = AttemptError::Timeout {
+            phase: "the probe's answer (its hedge answered first)",
+        };
+        self.finish(Reported::failed(&triggers.judge(&error), &error));
+        AttemptOutcome::Failed(error)
     }
 
     /// Reports and waits until the provider has recorded it, so that what routing reads next

@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::message::ProviderMsg;
 use super::standing::Standing;
+use crate::hedge::ProviderHedge;
 use crate::state::HealthState;
 use crate::upstream::Provider;
 
@@ -80,6 +81,8 @@ pub(crate) struct Seat {
     pub(crate) weight: u32,
     pub(crate) view: watch::Receiver<View>,
     pub(crate) standing: Standing,
+    /// Its hedge settings and learned delays.
+    pub(crate) hedge: Arc<ProviderHedge>,
     /// Its slots for attempts in flight, when they are bounded.
     pub(crate) slots: Option<Arc<Semaphore>>,
 }
@@ -114,6 +117,7 @@ impl Seat {
             provider: self.provider.clone(),
             actor,
             standing: self.standing.clone(),
+            hedge: self.hedge.clone(),
             probe,
             _slot: slot,
         })
@@ -156,6 +160,7 @@ pub(crate) struct Target {
     pub(crate) provider: Provider,
     pub(crate) actor: ActorRef<ProviderMsg>,
     pub(crate) standing: Standing,
+    pub(crate) hedge: Arc<ProviderHedge>,
     probe: Option<OwnedSemaphorePermit>,
     /// Its place under the provider's bound on attempts in flight, if any.
     _slot: Option<OwnedSemaphorePermit>,

@@ -118,10 +118,19 @@ impl Table {
         self.in_order(order).find_map(Seat::admit)
     }
 
-    /// Admits every provider of `order` in rotation but `exclude`: the racers of a failover.
-    pub(crate) fn admit_all(&self, order: &[usize], exclude: Option<ProviderId>) -> Vec<Target> {
+    /// Admits the first provider of `order` after (or before) `primary` that admits an
+    /// attempt: a hedge.
+    pub(crate) fn admit_next(&self, order: &[usize], primary: ProviderId) -> Option<Target> {
         self.in_order(order)
-            .filter(|seat| Some(seat.provider.id()) != exclude)
+            .filter(|seat| seat.provider.id() != primary)
+            .find_map(Seat::admit)
+    }
+
+    /// Admits every provider of `order` in rotation but those in `exclude`: the racers of a
+    /// failover.
+    pub(crate) fn admit_all(&self, order: &[usize], exclude: &[ProviderId]) -> Vec<Target> {
+        self.in_order(order)
+            .filter(|seat| !exclude.contains(&seat.provider.id()))
             .filter_map(Seat::admit)
             .collect()
     }

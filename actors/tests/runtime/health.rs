@@ -103,31 +103,37 @@ async fn a_failed_probe_fails_over_at_once_and_the_next_probe_comes_within_secon
     harness.shutdown().await;
 }
 
+/// A probe that stays silent costs its request the hedge delay (6 s for a small request until
+/// learned): the hedge answers, and the probe counts as timed out, so the provider stays out of
+/// rotation. With hedging off, the probe timeout (10 s) bounds it the same way.
 #[tokio::test(start_paused = true)]
-async fn a_silent_probe_costs_its_request_the_probe_timeout_not_the_first_event_timeout() {
-    let mut config = config(&["a", "b"]);
-    config.health.failure_threshold = 1;
-    let fake = fake().script("a", [Step::timeout(), Step::hang(), Step::ok()]);
-    let mut harness = Harness::start(config, fake).await;
-    harness.route_ok().await;
-    harness.next_event().await; // unhealthy
-    harness.next_event().await; // half-open
-    let probed = tokio::time::Instant::now();
-    let routed = harness.handle().route("x".to_owned()).await.unwrap();
-    assert_eq!(routed.response.provider, "b");
-    assert_eq!(probed.elapsed(), 10 * SECOND, "the default probe timeout");
-    let probe = &routed.report.attempts[0];
-    assert_eq!(probe.provider.name(), "a");
-    assert!(
-        probe.outcome.error().unwrap().to_string().contains("probe"),
-        "{probe:?}"
-    );
-    assert_eq!(harness.fake.cancelled("a"), 1, "its connection was dropped");
-    assert_eq!(
-        harness.next_event().await,
-        ("a".into(), HealthState::HalfOpen, HealthState::Unhealthy)
-    );
-    harness.shutdown().await;
+async fn a_silent_probe_is_outrun_by_its_hedge_or_cut_by_the_probe_timeout() {
+    for (hedging, waited) in [(true, 6 * SECOND), (false, 10 * SECOND)] {
+        let mut config = config(&["a", "b"]);
+        config.health.failure_threshold = 1;
+        config.routing.hedge.enabled = hedging;
+        let fake = fake().script("a", [Step::timeout(), Step::hang(), Step::ok()]);
+        let mut harness = Harness::start(config, fake).await;
+        harness.route_ok().await;
+        harness.next_event().await; // unhealthy
+        harness.next_event().await; // half-open
+        let probed = tokio::time::Instant::now();
+        let routed = harness.handle().route("x".to_owned()).await.unwrap();
+        assert_eq!(routed.response.provider, "b");
+        assert_eq!(probed.elapsed(), waited, "hedging {hedging}");
+        let probe = &routed.report.attempts[0];
+        assert_eq!(probe.provider.name(), "a");
+        assert!(
+            probe.outcome.error().unwrap().to_string().contains("probe"),
+            "{probe:?}"
+        );
+        assert_eq!(harness.fake.cancelled("a"), 1, "its connection was dropped");
+        assert_eq!(
+            harness.next_event().await,
+            ("a".into(), HealthState::HalfOpen, HealthState::Unhealthy)
+        );
+        harness.shutdown().await;
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,6 +8,7 @@
 )]
 
 mod health;
+mod hedge;
 mod load;
 mod models;
 mod race;

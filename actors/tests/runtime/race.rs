@@ -84,7 +84,8 @@ async fn every_default_trigger_fails_over() {
 #[tokio::test(start_paused = true)]
 async fn a_primary_that_timed_out_does_not_race_again_for_the_same_request() {
     let fake = fake()
-        .script("a", [Step::timeout().after(30 * SECOND)])
+        // Before its hedge delay (6 s for a small request until learned): no hedge.
+        .script("a", [Step::timeout().after(5 * SECOND)])
         .script("b", [Step::ok()]);
     let harness = Harness::start(config(&["a", "b"]), fake).await;
     let routed = harness.handle().route("x".to_owned()).await.unwrap();
