@@ -28,8 +28,7 @@ use crate::upstream::RequestShape;
 
 /// The classes of request a provider's time to commit is learned for: streams by the size of
 /// their body, and answers that are not streamed (whose commit is the end of the generation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RequestClass {
     /// A stream of a body under 32 KB.
@@ -95,6 +94,13 @@ impl RequestClass {
     }
 }
 
+/// Serialized as its [`name`](RequestClass::name).
+impl Serialize for RequestClass {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// One provider's hedge settings and what it has learned.
 #[derive(Debug)]
 pub(crate) struct ProviderHedge {
@@ -154,7 +160,7 @@ pub struct ClassDelay {
     /// The class of request.
     pub class: RequestClass,
     /// How long a primary of this class waits for its commit before a hedge joins.
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "millis", rename = "delay_ms")]
     pub delay: Duration,
     /// Whether it is learned (`false`: the initial delay, too few commits yet).
     pub learned: bool,

@@ -10,7 +10,7 @@
 //! ```text
 //!                       Supervisor (root; restarts crashed children, ordered shutdown)
 //!          ┌───────────────┬──────────┴──────────┬──────────────────────┐
-//!     Provider "a"    Provider "b"  ...      Router              Race (one per failover)
+//!     Provider "a"    Provider "b"  ...      Router              Race (per failover or hedge)
 //!     (health, probe  (health, probe       (routing table,      ├── Attempt → provider x
 //!      slots; publishes its view)           strategy state)     ├── Attempt → provider y
 //!                                                               └── Attempt → provider z
@@ -32,7 +32,12 @@
 //!   │              providers' views (no message; a half-open one takes a probe permit)
 //!   │            other strategies → call Router: Admit ─▶ strategy pick, admitted
 //!   ├─ attempt:  Upstream::attempt(primary, req)     (in the caller's task, never in a mailbox)
+//!   ├─ hedge:    no commit by the primary's learned delay for the request's class, budget
+//!   │              permitting ─▶ spawn an open Race with the next eligible provider, beside the
+//!   │              primary; the primary commits first ─▶ cast Race: Cancel; the hedge does ─▶
+//!   │              the primary is dropped; the primary fails over ─▶ cast Race: Join, Close
 //!   ├─ success ─▶ counted in place (provider in good standing) or cast Provider: AttemptFinished
+//!   │              (its time to commit is learned in place for its class: no message)
 //!   ├─ verdict:  Triggers::judge(error) ─▶ no failover ─▶ cast Provider: AttemptFinished ─▶ error
 //!   └─ race:     may the primary race again? call Provider: AttemptFinished (recorded, view
 //!        │         republished) and read who is in rotation; else cast and leave it out

@@ -88,6 +88,7 @@ pub(super) async fn relay(
         model: relay_request.model.clone(),
         started,
         first_event: None,
+        failover: None,
         observer,
         _in_flight: in_flight,
         _admitted: admitted,
@@ -110,11 +111,13 @@ pub(super) async fn relay(
             let route = RouteSummary::answered(&routed.report);
             log.observer.routed(&facts, &route, elapsed);
             log.first_event = route.first_event;
+            log.failover = route.failover;
             respond(&state, routed, log)
         }
         Err(error) => {
-            log.observer
-                .routed(&facts, &RouteSummary::failed(&error), elapsed);
+            let route = RouteSummary::failed(&error);
+            log.observer.routed(&facts, &route, elapsed);
+            log.failover = route.failover;
             fail(&error, log)
         }
     };

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::Stream;
-use relayrace_actors::{Provider, RouterHandle};
+use relayrace_actors::{Cause, Provider, RouterHandle};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
@@ -29,6 +29,8 @@ pub(super) struct RequestLog {
     pub(super) started: Instant,
     /// The winner's time to its commit point.
     pub(super) first_event: Option<Duration>,
+    /// Why the primary failed over (`hedge`: it was slow and a hedge joined it), if it did.
+    pub(super) failover: Option<Cause>,
     pub(super) observer: Observer,
     pub(super) _in_flight: InFlight,
     /// The request's place under `server.max_in_flight`, freed when its answer ends.
@@ -55,6 +57,7 @@ impl RequestLog {
             model = self.model.as_str(),
             provider = %provider,
             attempts,
+            failover = self.failover.map(tracing::field::display),
             status,
             latency_ms = total.as_millis() as u64,
             outcome = %outcome,

@@ -6,6 +6,7 @@ mod access;
 mod commands;
 mod events;
 mod exposition;
+mod hedge;
 mod metrics;
 
 use std::pin::Pin;

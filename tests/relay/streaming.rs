@@ -25,14 +25,14 @@ async fn single(scenario: &str) -> (FaultUpstream, TestRelay) {
 
 /// What the relay logs, in its text format (info and above), from every test of this binary.
 #[derive(Clone, Default)]
-struct Capture(LogCapture);
+pub(crate) struct Capture(LogCapture);
 
 impl Capture {
     /// The process-wide capture, installed as the global subscriber on first use. A scoped
     /// subscriber would miss events: while it is the only one in the process, tracing decides a
     /// callsite's interest on whichever thread reaches it first, from that thread's (absent)
     /// subscriber.
-    fn global() -> &'static Capture {
+    pub(crate) fn global() -> &'static Capture {
         static CAPTURE: OnceLock<Capture> = OnceLock::new();
         CAPTURE.get_or_init(|| {
             let capture = Capture::default();
@@ -49,7 +49,7 @@ impl Capture {
     }
 
     /// The `request finished` line of the request `request_id`, if it has been written.
-    fn finished(&self, request_id: &str) -> Option<String> {
+    pub(crate) fn finished(&self, request_id: &str) -> Option<String> {
         let text = self.0.text();
         let id = format!("request_id={request_id} ");
         text.lines()
