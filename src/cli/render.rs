@@ -17,6 +17,70 @@ pub struct StatusView {
     pub failover: bool,
     /// Every provider, in configured order.
     pub providers: Vec<StatusRow>,
+    /// Hedging's budget, counts and delays; absent from a relay that does not hedge.
+    #[serde(default)]
+    pub hedging: Option<HedgingView>,
+}
+
+/// What `relayrace status` reads of `/status`'s `hedging`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HedgingView {
+    /// Whether hedging is on.
+    pub enabled: bool,
+    /// The budget over its window.
+    pub budget: HedgeBudgetView,
+    /// Hedged requests since the start, by how they ended.
+    pub counts: HedgeCountsView,
+    /// Each provider's delays.
+    pub providers: Vec<HedgeDelaysView>,
+}
+
+/// The hedge budget as `/status` shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HedgeBudgetView {
+    /// The window, in milliseconds.
+    pub window_ms: u64,
+    /// Hedges started in the window.
+    pub hedges: u64,
+    /// Hedges the window allows.
+    pub allowed: u64,
+}
+
+/// Hedge counts as `/status` shows them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HedgeCountsView {
+    /// Hedges started.
+    pub started: u64,
+    /// Won by the slow primary after all.
+    pub won_by_original: u64,
+    /// Won by the hedge's race.
+    pub won_by_hedge: u64,
+    /// Nobody committed.
+    pub failed: u64,
+    /// Not hedged: the budget was spent.
+    pub budget_spent: u64,
+}
+
+/// One provider's hedge delays as `/status` shows them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HedgeDelaysView {
+    /// The provider.
+    pub name: String,
+    /// Whether it is hedged.
+    pub enabled: bool,
+    /// Per class of request.
+    pub delays: Vec<HedgeDelayView>,
+}
+
+/// One class's delay.
+#[derive(Clone, Debug, Deserialize)]
+pub struct HedgeDelayView {
+    /// The class (`under_32kb`, …, `whole`).
+    pub class: String,
+    /// The delay in milliseconds.
+    pub delay_ms: u64,
+    /// Whether it is learned (else the initial delay).
+    pub learned: bool,
 }
 
 /// One provider of [`StatusView`]; fields the relay leaves out read as absent.
@@ -103,7 +167,59 @@ pub fn status_table(view: &StatusView, now: SystemTime, style: Style) -> String 
     let mut out = format!("strategy {}, failover {failover}\n", view.strategy);
     out.push_str(&table(&header, &rows, style));
     out.push_str(&served_models(&view.providers));
+    if let Some(hedging) = &view.hedging {
+        out.push_str(&hedging_lines(hedging));
+    }
     out
+}
+
+/// `hedging on: …` with the budget and counts, then each provider's delays per class (`~` marks
+/// an initial delay, not learned yet).
+fn hedging_lines(hedging: &HedgingView) -> String {
+    if !hedging.enabled {
+        return "hedging off\n".to_owned();
+    }
+    let (budget, counts) = (&hedging.budget, &hedging.counts);
+    let mut out = format!(
+        "hedging on: {} of {} allowed in the last {}; since start {} hedged (won by the hedge \
+         {}, by the original {}, failed {}), {} not hedged for budget\n",
+        budget.hedges,
+        budget.allowed,
+        seconds(budget.window_ms),
+        counts.started,
+        counts.won_by_hedge,
+        counts.won_by_original,
+        counts.failed,
+        counts.budget_spent,
+    );
+    let width = hedging
+        .providers
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for provider in &hedging.providers {
+        let delays = if provider.enabled {
+            let each: Vec<String> = provider
+                .delays
+                .iter()
+                .map(|d| {
+                    let mark = if d.learned { "" } else { "~" };
+                    format!("{} {mark}{}", d.class, seconds(d.delay_ms))
+                })
+                .collect();
+            each.join(", ")
+        } else {
+            "not hedged".to_owned()
+        };
+        let _ = writeln!(out, "  {:<width$}  {delays}", provider.name);
+    }
+    out
+}
+
+/// Milliseconds as seconds with one decimal (`6.0s`, `1.5s`).
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 /// `models:`, then one line per provider: its names and patterns, `every model` without any

@@ -102,6 +102,37 @@ models:
 }
 
 #[test]
+fn status_shows_the_hedge_budget_counts_and_each_providers_delays() {
+    let now = at("2026-03-01T12:04:12.000Z");
+    let mut view = status_view();
+    view.providers.truncate(2);
+    view.hedging = Some(
+        serde_json::from_value(serde_json::json!({
+            "enabled": true,
+            "budget": {"window_ms": 10000, "requests": 40, "hedges": 3, "allowed": 14, "available": 11},
+            "counts": {"started": 5, "won_by_original": 1, "won_by_hedge": 4, "failed": 0, "budget_spent": 2},
+            "providers": [
+                {"name": "anthropic", "enabled": true, "delays": [
+                    {"class": "under_32kb", "delay_ms": 1536, "learned": true, "samples": 300},
+                    {"class": "whole", "delay_ms": 30000, "learned": false, "samples": 0}
+                ]},
+                {"name": "zai", "enabled": false, "delays": []}
+            ]
+        }))
+        .unwrap(),
+    );
+    let table = status_table(&view, now, Style { color: false });
+    assert!(
+        table.ends_with(
+            "hedging on: 3 of 14 allowed in the last 10.0s; since start 5 hedged (won by the \
+             hedge 4, by the original 1, failed 0), 2 not hedged for budget\n  \
+             anthropic  under_32kb 1.5s, whole ~30.0s\n  zai        not hedged\n"
+        ),
+        "{table}"
+    );
+}
+
+#[test]
 fn status_names_the_models_each_provider_serves() {
     let now = at("2026-03-01T12:04:12.000Z");
     let mut view = status_view();
