@@ -6,8 +6,8 @@ use std::time::Duration;
 use relayrace_actors::HealthState;
 
 use crate::fixture::{
-    FIRST_EVENT, MS, SECOND, ask, assert_answer, assert_bound, attempts_per_request, health_change,
-    human, pair, shared, status_of, within,
+    FIRST_EVENT, MS, Provider, SECOND, ask, assert_answer, assert_bound, attempts_per_request,
+    config_with_timeouts, health_change, human, metric, pair, shared, status_of, within,
 };
 use crate::harness::message;
 use crate::report::{Row, record};
@@ -226,6 +226,57 @@ async fn headers_at_once_and_a_first_event_after_20s_are_answered_by_the_fallbac
         outcome: "200 from the fallback, stream and JSON; the primary's connection closed"
             .to_owned(),
         time: slowest,
+        bound,
+    });
+    relay.stop().await;
+}
+
+/// Row 07 on every default, timeouts included (first event 30 s): the hedge answers, after
+/// the 6 s initial delay of a small stream, long before the timeout would.
+#[tokio::test]
+async fn a_first_event_after_20s_on_every_default_is_hedged_after_6s() {
+    let _gate = shared().await;
+    let primary =
+        relayrace_fault::FaultUpstream::start("first_event_delay_ms=20000".parse().unwrap())
+            .await
+            .unwrap();
+    let fallback = relayrace_fault::FaultUpstream::start("ok".parse().unwrap())
+        .await
+        .unwrap();
+    let yaml = config_with_timeouts(
+        &[
+            Provider::at("primary", &primary),
+            Provider::at("fallback", &fallback),
+        ],
+        "{connect: 5s, first_event: 30s, idle: 60s, total: 10m}",
+        "",
+    );
+    let relay = crate::harness::TestRelay::start(&yaml).await;
+    let reply = ask(&relay, &message(true)).await;
+    assert_answer(&reply, "fallback");
+    assert_eq!(reply.attempts, 2, "the primary and its hedge");
+    let bound = 6 * SECOND + 500 * MS;
+    assert_bound(reply.elapsed, bound, "answer");
+    assert!(reply.elapsed >= 6 * SECOND, "not before the hedge delay");
+    within(
+        SECOND,
+        "the slow attempt closed",
+        primary.wait_for_disconnects(1),
+    )
+    .await;
+    let hedges = metric(&relay, "relayrace_hedges_total{outcome=\"won_by_hedge\"}").await;
+    assert_eq!(hedges, Some(1.0));
+    record(Row {
+        id: "07h",
+        scenario: "headers at once, first event after 20 s, on every default",
+        configuration: "primary `first_event_delay_ms=20000`; fallback `ok`; every default \
+                        (first_event timeout 30 s, hedging on); streamed request"
+            .to_owned(),
+        expected: "a hedge to the fallback after the 6 s initial delay; answer from it",
+        outcome: "200 stream from the fallback (2 attempts); the primary's connection closed; \
+                  `relayrace_hedges_total{outcome=\"won_by_hedge\"}` 1"
+            .to_owned(),
+        time: reply.elapsed,
         bound,
     });
     relay.stop().await;
