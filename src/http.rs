@@ -7,6 +7,7 @@ mod auth;
 mod front;
 mod messages;
 mod relay_body;
+mod scan;
 mod status;
 
 use std::collections::{BTreeMap, HashSet};

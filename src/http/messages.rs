@@ -10,12 +10,12 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use relayrace_actors::{RouteError, Routed};
-use serde::Deserialize;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::AppState;
 use super::relay_body::{RequestLog, relay_stream};
+use super::scan;
 use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observe::{Answer, Observer, RequestFacts, RequestOutcome, RouteSummary};
@@ -187,20 +187,35 @@ impl BodyPeek {
     /// Reads `model` and `stream` from `body`, which must be a JSON object; the error says
     /// what is wrong, for the client's 400.
     fn read(body: &Bytes) -> Result<Self, ApiError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            model: Option<serde_json::Value>,
-            stream: Option<serde_json::Value>,
-        }
         if body.trim_ascii_start().first() != Some(&b'{') {
             return Err(ApiError::invalid_request(
                 "request body must be a JSON object",
             ));
         }
-        let fields: Fields = serde_json::from_slice(body).map_err(|e| {
+        let invalid = |e: &dyn std::fmt::Display| {
             ApiError::invalid_request(format!("request body is not valid JSON: {e}"))
-        })?;
-        let model = match fields.model {
+        };
+        // Claude Code's layout (model first, stream last) is read from the two ends alone;
+        // any other body is read whole (see `scan`). `null` reads as absent.
+        let (model, stream) = match scan::ends(body) {
+            Some(ends) => {
+                let token = |token: &[u8]| {
+                    serde_json::from_slice::<Option<serde_json::Value>>(token)
+                        .map_err(|e| invalid(&e))
+                };
+                (token(ends.model)?, token(ends.stream)?)
+            }
+            None => {
+                #[derive(serde::Deserialize)]
+                struct Fields {
+                    model: Option<serde_json::Value>,
+                    stream: Option<serde_json::Value>,
+                }
+                let fields: Fields = serde_json::from_slice(body).map_err(|e| invalid(&e))?;
+                (fields.model, fields.stream)
+            }
+        };
+        let model = match model {
             Some(serde_json::Value::String(model)) if !model.is_empty() => model,
             Some(serde_json::Value::String(_)) => {
                 return Err(ApiError::invalid_request("model: must not be empty"));
@@ -208,7 +223,7 @@ impl BodyPeek {
             Some(_) => return Err(ApiError::invalid_request("model: must be a string")),
             None => return Err(ApiError::invalid_request("model: field required")),
         };
-        let stream = match fields.stream {
+        let stream = match stream {
             None | Some(serde_json::Value::Null) => false,
             Some(serde_json::Value::Bool(stream)) => stream,
             Some(_) => return Err(ApiError::invalid_request("stream: must be a boolean")),
@@ -353,8 +368,13 @@ mod tests {
                 body in proptest::collection::vec(any::<u8>(), 0..512),
             ) {
                 if let Ok(peek) = BodyPeek::read(&Bytes::from(body.clone())) {
-                    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    prop_assert_eq!(value["model"].as_str(), Some(peek.model.as_str()));
+                    match serde_json::from_slice::<serde_json::Value>(&body) {
+                        Ok(value) => {
+                            prop_assert_eq!(value["model"].as_str(), Some(peek.model.as_str()));
+                        }
+                        // Only a body read from its ends goes unchecked in between.
+                        Err(_) => prop_assert!(scan::ends(&body).is_some()),
+                    }
                 }
             }
 

@@ -54,12 +54,22 @@ async fn the_status_and_watch_commands_read_a_running_relay() {
     assert_eq!(&fallback_row[4..6], ["1", "0"], "{table}");
     // Then what each serves: its name and `*`, so every model.
     assert_eq!(
-        lines[4..],
+        lines[4..7],
         [
             "models:",
             "  primary   model-primary, * (every model)",
             "  fallback  model-fallback, * (every model)",
         ]
+    );
+    // Then hedging: nothing hedged yet, each provider on its initial delays.
+    assert!(
+        lines[7].starts_with("hedging on: 0 of 10 allowed in the last 10.0s"),
+        "{table}"
+    );
+    assert_eq!(
+        lines[8],
+        "  primary   under_32kb ~6.0s, under_256kb ~12.0s, under_1mb ~20.0s, larger ~30.0s, \
+         whole ~30.0s"
     );
 
     relay.stop().await;
