@@ -132,9 +132,9 @@ impl ProviderHedge {
         (delay.clamp(config.min_delay, config.max_delay), learned)
     }
 
-    /// Learns one commit.
-    pub(crate) fn record(&self, class: RequestClass, latency: Duration) {
-        self.times.record(class, latency);
+    /// Learns one commit, made at `now` (the caller's clock reading, to spare one).
+    pub(crate) fn record(&self, class: RequestClass, latency: Duration, now: Instant) {
+        self.times.record(class, latency, now);
     }
 
     /// Each class's delay, as shown in `/status`.
@@ -256,9 +256,9 @@ impl CommitTimes {
         }
     }
 
-    fn record(&self, class: RequestClass, latency: Duration) {
+    fn record(&self, class: RequestClass, latency: Duration, now: Instant) {
         let sketch = &self.classes[class.index()];
-        let now = nanos(self.born.elapsed());
+        let now = nanos(now.saturating_duration_since(self.born));
         sketch.rotate_if_due(now);
         let half = &sketch.halves[sketch.current.load(Ordering::Acquire)];
         half.counts[bucket(latency)].fetch_add(1, Ordering::Relaxed);
@@ -395,18 +395,18 @@ impl Budget {
         }
     }
 
-    fn epoch(&self) -> u64 {
+    fn epoch(&self, now: Instant) -> u64 {
         let slot = nanos(self.slot).max(1);
-        (nanos(self.born.elapsed()) / slot) & EPOCH_MASK
+        (nanos(now.saturating_duration_since(self.born)) / slot) & EPOCH_MASK
     }
 
     fn slot_of(&self, epoch: u64) -> &AtomicU64 {
         &self.slots[(epoch % SLOTS) as usize]
     }
 
-    /// One request routed.
-    pub(crate) fn deposit(&self) {
-        let epoch = self.epoch();
+    /// One request routed, at `now`.
+    pub(crate) fn deposit(&self, now: Instant) {
+        let epoch = self.epoch(now);
         let _ = self
             .slot_of(epoch)
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
@@ -421,7 +421,7 @@ impl Budget {
 
     /// Takes one hedge from the budget; `false` when it is spent.
     pub(crate) fn withdraw(&self) -> bool {
-        let epoch = self.epoch();
+        let epoch = self.epoch(Instant::now());
         let (requests, hedges) = self.tally(epoch);
         if (hedges + 1) as f64 > self.allowed(requests) {
             return false;
@@ -456,7 +456,7 @@ impl Budget {
     }
 
     pub(crate) fn status(&self) -> BudgetStatus {
-        let (requests, hedges) = self.tally(self.epoch());
+        let (requests, hedges) = self.tally(self.epoch(Instant::now()));
         let allowed = self.allowed(requests).floor() as u64;
         BudgetStatus {
             window: self.window,

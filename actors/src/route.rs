@@ -70,13 +70,13 @@ impl<U: Upstream> RoutePath<U> {
         let order = table.eligible(model)?;
         let primary = self.primary(&table, &order, model).await?;
         let class = RequestClass::of(U::shape(&request));
-        self.hedging.budget.deposit();
         let delay = if order.len() > 1 {
             primary.hedge.delay(class)
         } else {
             None
         };
         let attempt = OutcomeGuard::start(primary, class);
+        self.hedging.budget.deposit(attempt.started());
         let run = attempt.run(&*self.upstream, request.clone(), self.probe_timeout);
         let route = Request {
             request,

@@ -1,4 +1,5 @@
 use super::*;
+use tokio::time::Instant;
 
 const S: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
@@ -37,10 +38,10 @@ async fn the_initial_delay_applies_until_a_class_has_enough_commits() {
     assert_eq!(hedge.delay(small()), Some(6 * S));
     assert_eq!(hedge.delay(RequestClass::Under256kb), Some(12 * S));
     for _ in 0..19 {
-        hedge.record(small(), S);
+        hedge.record(small(), S, Instant::now());
     }
     assert_eq!(hedge.delay(small()), Some(6 * S), "19 commits are too few");
-    hedge.record(small(), S);
+    hedge.record(small(), S, Instant::now());
     let learned = hedge.delay(small()).unwrap();
     // p95 of 1 s (the bucket's upper edge, under 1.1 s) times 1.5.
     assert!(learned >= 1500 * MS && learned < 1650 * MS, "{learned:?}");
@@ -55,12 +56,20 @@ async fn the_initial_delay_applies_until_a_class_has_enough_commits() {
 async fn a_slow_twenty_fifth_does_not_raise_the_p95_but_a_slow_tenth_does() {
     let hedge = ProviderHedge::new(HedgeConfig::default());
     for i in 0..100 {
-        hedge.record(small(), if i % 25 == 0 { 20 * S } else { S });
+        hedge.record(
+            small(),
+            if i % 25 == 0 { 20 * S } else { S },
+            Instant::now(),
+        );
     }
     assert!(hedge.delay(small()).unwrap() < 2 * S);
     let hedge = ProviderHedge::new(HedgeConfig::default());
     for i in 0..100 {
-        hedge.record(small(), if i % 10 == 0 { 20 * S } else { S });
+        hedge.record(
+            small(),
+            if i % 10 == 0 { 20 * S } else { S },
+            Instant::now(),
+        );
     }
     assert_eq!(
         hedge.delay(small()),
@@ -73,7 +82,7 @@ async fn a_slow_twenty_fifth_does_not_raise_the_p95_but_a_slow_tenth_does() {
 async fn learned_delays_are_clamped_and_a_disabled_provider_is_not_hedged() {
     let hedge = ProviderHedge::new(HedgeConfig::default());
     for _ in 0..50 {
-        hedge.record(small(), 10 * MS);
+        hedge.record(small(), 10 * MS, Instant::now());
     }
     assert_eq!(hedge.delay(small()), Some(S), "min_delay");
     let off = ProviderHedge::new(HedgeConfig {
@@ -87,11 +96,11 @@ async fn learned_delays_are_clamped_and_a_disabled_provider_is_not_hedged() {
 async fn old_commits_decay_out_by_count_and_by_age() {
     let hedge = ProviderHedge::new(HedgeConfig::default());
     for _ in 0..300 {
-        hedge.record(small(), 10 * S);
+        hedge.record(small(), 10 * S, Instant::now());
     }
     // 256 fill the first half; a rotation opens the second; 256 more rotate the first out.
     for _ in 0..600 {
-        hedge.record(small(), S);
+        hedge.record(small(), S, Instant::now());
     }
     assert!(
         hedge.delay(small()).unwrap() < 2 * S,
@@ -99,17 +108,17 @@ async fn old_commits_decay_out_by_count_and_by_age() {
     );
     let hedge = ProviderHedge::new(HedgeConfig::default());
     for _ in 0..30 {
-        hedge.record(small(), 10 * S);
+        hedge.record(small(), 10 * S, Instant::now());
     }
     tokio::time::advance(HALF_AGE).await;
-    hedge.record(small(), S);
+    hedge.record(small(), S, Instant::now());
     assert_eq!(
         hedge.times.samples(small()),
         31,
         "the old half is kept once"
     );
     tokio::time::advance(HALF_AGE).await;
-    hedge.record(small(), S);
+    hedge.record(small(), S, Instant::now());
     assert_eq!(
         hedge.times.samples(small()),
         2,
@@ -127,7 +136,7 @@ async fn the_budget_allows_a_share_of_requests_plus_a_floor() {
     });
     assert!(!budget.withdraw(), "no requests, no floor: nothing");
     for _ in 0..100 {
-        budget.deposit();
+        budget.deposit(Instant::now());
     }
     assert!((0..10).all(|_| budget.withdraw()));
     assert!(!budget.withdraw(), "the 11th of 100 is past 10 %");
@@ -151,7 +160,7 @@ async fn the_window_slides_slot_by_slot() {
         window: 10 * S,
     });
     for second in 0..10 {
-        budget.deposit();
+        budget.deposit(Instant::now());
         assert_eq!(budget.status().requests, second + 1);
         tokio::time::advance(S).await;
     }

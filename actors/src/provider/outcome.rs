@@ -66,6 +66,11 @@ impl OutcomeGuard {
         }
     }
 
+    /// When the attempt started.
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
     /// Time since the attempt started.
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -77,7 +82,8 @@ impl OutcomeGuard {
         self.reported = true;
         if matches!(report, Reported::Succeeded) {
             let latency = self.elapsed();
-            self.target.hedge.record(self.class, latency);
+            let now = self.started + latency;
+            self.target.hedge.record(self.class, latency, now);
             if self.target.standing.count_success(latency) {
                 return;
             }
