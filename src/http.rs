@@ -29,6 +29,7 @@ use crate::observe::Observer;
 use crate::upstream::{Endpoint, RelayUpstream};
 
 pub use front::App;
+pub(crate) use messages::BodyPeek;
 
 /// What every handler shares.
 #[derive(Clone)]

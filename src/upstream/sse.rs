@@ -448,6 +448,8 @@ mod tests {
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].raw().as_ref(), b"data: x\n\n");
         assert_eq!(frames[0].data(), Some("x"));
+        // The fuzz target's own input (its header: no frame limit to speak of, one push).
+        crate::fuzzing::sse(&[12, 0, 13, 13, 10]);
     }
 
     #[test]
