@@ -7,7 +7,7 @@ mod auth;
 mod front;
 mod messages;
 mod relay_body;
-mod scan;
+pub(crate) mod scan;
 mod status;
 
 use std::collections::{BTreeMap, HashSet};
@@ -30,6 +30,7 @@ use crate::observe::Observer;
 use crate::upstream::{Endpoint, RelayUpstream};
 
 pub use front::App;
+pub(crate) use messages::BodyPeek;
 
 /// What every handler shares.
 #[derive(Clone)]

@@ -16,6 +16,8 @@ pub mod anthropic;
 pub mod cli;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod observe;
 pub mod server;

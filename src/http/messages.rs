@@ -176,17 +176,17 @@ async fn read_request(
 
 /// What the relay reads of a request body before routing it: `model` and `stream`; the rest
 /// goes upstream untouched.
-struct BodyPeek {
+pub(crate) struct BodyPeek {
     /// The body's `model`, a non-empty string.
-    model: String,
+    pub(crate) model: String,
     /// The body's `stream`; absent or `null` is `false`.
-    stream: bool,
+    pub(crate) stream: bool,
 }
 
 impl BodyPeek {
     /// Reads `model` and `stream` from `body`, which must be a JSON object; the error says
     /// what is wrong, for the client's 400.
-    fn read(body: &Bytes) -> Result<Self, ApiError> {
+    pub(crate) fn read(body: &Bytes) -> Result<Self, ApiError> {
         if body.trim_ascii_start().first() != Some(&b'{') {
             return Err(ApiError::invalid_request(
                 "request body must be a JSON object",

@@ -1,7 +1,8 @@
 //! Server-sent events framing: an incremental parser over arbitrary chunk boundaries.
 //!
-//! Lines end in LF or CRLF; a blank line ends a frame. Each [`Frame`] keeps its raw bytes
-//! (normalised to LF, ending in a blank line) so it can be relayed as it came, plus its
+//! Lines end in LF, CRLF or a lone CR, as the SSE standard has it; a blank line ends a frame.
+//! Each [`Frame`] keeps its raw bytes (normalised to LF, ending in a blank line: relayed, they
+//! read back as the same frame) so it can be relayed as it came, plus its
 //! `event:` name and `data:` payload. Comments (`:`) are kept in the raw bytes and otherwise
 //! ignored; a malformed frame (invalid UTF-8, no data) is parsed like any other, never a panic.
 //! [`Frame::read`] says what the relay needs to know of a frame, parsing its data once.
@@ -13,7 +14,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 
 use self::payload::Payload;
@@ -159,8 +160,11 @@ impl Frame {
 pub struct SseParser {
     /// Bytes received and not yet split into lines.
     pending: BytesMut,
-    /// How much of `pending` is known to hold no LF.
+    /// How much of `pending` is known to hold no line end (LF or CR).
     scanned: usize,
+    /// The last line ended in a CR at the end of the received bytes: an LF first in the next
+    /// ones is the rest of that CRLF, not a blank line.
+    after_cr: bool,
     /// The lines of the frame being read, each LF-terminated.
     frame: BytesMut,
     max_frame: usize,
@@ -172,6 +176,7 @@ impl SseParser {
         SseParser {
             pending: BytesMut::new(),
             scanned: 0,
+            after_cr: false,
             frame: BytesMut::new(),
             max_frame,
         }
@@ -184,23 +189,34 @@ impl SseParser {
 
     /// The next complete frame, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        if self.after_cr && !self.pending.is_empty() {
+            self.after_cr = false;
+            if self.pending[0] == b'\n' {
+                self.pending.advance(1);
+            }
+        }
         if let Some(frame) = self.whole_frame() {
             return Ok(Some(frame));
         }
         loop {
             let unscanned = &self.pending[self.scanned..];
-            let Some(offset) = memchr::memchr(b'\n', unscanned) else {
+            let Some(offset) = memchr::memchr2(b'\n', b'\r', unscanned) else {
                 self.scanned = self.pending.len();
                 self.check_size(self.pending.len())?;
                 return Ok(None);
             };
             let end = self.scanned + offset;
-            let mut line = self.pending.split_to(end + 1);
+            let ending = match &self.pending[end..] {
+                [b'\r', b'\n', ..] => 2,
+                [b'\r'] => {
+                    self.after_cr = true;
+                    1
+                }
+                _ => 1,
+            };
+            let mut line = self.pending.split_to(end + ending);
             self.scanned = 0;
             line.truncate(end);
-            if line.last() == Some(&b'\r') {
-                line.truncate(end - 1);
-            }
             if line.is_empty() {
                 if let Some(frame) = self.take_frame() {
                     return Ok(Some(frame));
@@ -213,17 +229,17 @@ impl SseParser {
         }
     }
 
-    /// At the end of the input: the last frame, when it lacked its closing blank line.
+    /// At the end of the input (after [`SseParser::next_frame`] gave `Ok(None)`): the last
+    /// frame, when it lacked its closing blank line.
     pub fn finish(&mut self) -> Option<Frame> {
         if !self.pending.is_empty() {
-            let mut line = self.pending.split();
-            if line.last() == Some(&b'\r') {
-                line.truncate(line.len() - 1);
-            }
+            // Drained by `next_frame`, what is left holds no line end.
+            let line = self.pending.split();
             self.frame.extend_from_slice(&line);
             self.frame.extend_from_slice(b"\n");
         }
         self.scanned = 0;
+        self.after_cr = false;
         self.take_frame()
     }
 
@@ -410,6 +426,33 @@ mod tests {
             let (a, b) = crlf.split_at(at);
             assert_eq!(parse_all(&[a, b]), expected, "split at {at}");
         }
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line_as_the_standard_says() {
+        let cr = b"event: ping\rdata: {}\r\revent: b\rdata: 1\r\r";
+        let frames = parse_all(&[cr]);
+        let raw: Vec<&[u8]> = frames.iter().map(|f| f.raw().as_ref()).collect();
+        assert_eq!(
+            raw,
+            [&b"event: ping\ndata: {}\n\n"[..], b"event: b\ndata: 1\n\n"]
+        );
+        let bytes: Vec<&[u8]> = cr.chunks(1).collect();
+        assert_eq!(parse_all(&bytes), frames);
+    }
+
+    /// Found by the `sse` fuzz target: a line ending in CR CR LF kept one CR, so the frame
+    /// relayed as `\r\n\n` (which reads back as a blank line, no frame) and `data: x\r\r\n\n`
+    /// read as `x\r` where a client reads `x`.
+    #[test]
+    fn a_line_ending_in_cr_cr_lf_relays_as_it_reads() {
+        assert_eq!(parse_all(&[b"\r\r\n"]), []);
+        let frames = parse_all(&[b"data: x\r\r\n\n"]);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].raw().as_ref(), b"data: x\n\n");
+        assert_eq!(frames[0].data(), Some("x"));
+        // The fuzz target's own input (its header: no frame limit to speak of, one push).
+        crate::fuzzing::sse(&[12, 0, 13, 13, 10]);
     }
 
     #[test]
