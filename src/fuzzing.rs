@@ -159,17 +159,7 @@ mod tests {
 
     /// Bytes that look like SSE often, after a header of a frame limit and chunk lengths.
     fn sse_input() -> impl Strategy<Value = Vec<u8>> {
-        let piece = prop_oneof![
-            Just(b"event: message_start\n".to_vec()),
-            Just(b"data: {\"type\":\"ping\"}\n".to_vec()),
-            Just(b"data: {not json\n".to_vec()),
-            Just(b": comment\n".to_vec()),
-            Just(b"\n".to_vec()),
-            Just(b"\r\n".to_vec()),
-            Just(b"\r".to_vec()),
-            proptest::collection::vec(any::<u8>(), 0..24),
-        ];
-        let body = proptest::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat());
+        let body = crate::upstream::sse::props::sse_like();
         let lengths = proptest::collection::vec(0u8..64, 0..16);
         (any::<u8>(), lengths, body).prop_map(|(limit, lengths, body)| {
             let count = u8::try_from(lengths.len()).unwrap_or(0);

@@ -356,7 +356,7 @@ where
 }
 
 #[cfg(test)]
-mod props;
+pub(crate) mod props;
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ fn parse(input: &[u8], cuts: &[usize], max_frame: usize) -> Vec<Result<Bytes, St
 }
 
 /// Bytes that look like SSE often: lines of fields, blank lines, CR, LF and noise.
-fn sse_like() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn sse_like() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
         Just(b"event: message_start\n".to_vec()),
         Just(b"data: {\"type\":\"ping\"}\n".to_vec()),
