@@ -15,6 +15,7 @@ mod input;
 mod models;
 mod observe;
 mod operations;
+mod slow_reader;
 mod streaming;
 
 mod harness;
