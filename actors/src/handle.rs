@@ -211,8 +211,8 @@ impl<U: Upstream> RouterHandle<U> {
         self.shared.events.subscribe()
     }
 
-    /// Race and attempt actors alive right now (zero when no race is running).
-    #[cfg(any(test, feature = "test-util"))]
+    /// Race and attempt actors alive right now (zero when no race is running): for tests, and
+    /// for an embedder's gauge (a count that only grows is a leak).
     pub fn race_actors_alive(&self) -> usize {
         self.shared.path.live.count()
     }

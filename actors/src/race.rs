@@ -38,7 +38,6 @@ impl Live {
         LiveGuard(self.0.clone())
     }
 
-    #[cfg(any(test, feature = "test-util"))]
     pub(crate) fn count(&self) -> usize {
         *self.0.borrow()
     }

@@ -38,6 +38,10 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
 async fn metrics(State(state): State<AppState>) -> Response {
     let metrics = state.observer().metrics();
     metrics.hedging(&state.router().hedging());
+    metrics.runtime(
+        tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        state.router().race_actors_alive(),
+    );
     let body = metrics.render();
     ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], body).into_response()
 }

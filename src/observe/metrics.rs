@@ -24,6 +24,8 @@
 //! | `relayrace_hedges_total` | counter | `outcome` (`started`, `won_by_original`, `won_by_hedge`, `failed`, `budget_spent`) |
 //! | `relayrace_hedge_budget` | gauge | `value` (`requests`, `hedges`, `allowed`, `available` in the window) |
 //! | `relayrace_hedge_delay_seconds` | gauge | `provider`, `class` |
+//! | `relayrace_tokio_tasks` | gauge | |
+//! | `relayrace_race_actors` | gauge | |
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -60,6 +62,8 @@ const MODEL_NOT_SERVED: &str = "relayrace_model_not_served_total";
 const HEDGES: &str = "relayrace_hedges_total";
 const HEDGE_BUDGET: &str = "relayrace_hedge_budget";
 const HEDGE_DELAY: &str = "relayrace_hedge_delay_seconds";
+const TASKS: &str = "relayrace_tokio_tasks";
+const RACE_ACTORS: &str = "relayrace_race_actors";
 
 /// Every health state, for the one-hot `relayrace_provider_health` gauge.
 const STATES: [HealthState; 7] = [
@@ -316,6 +320,14 @@ impl Metrics {
         });
     }
 
+    /// The relay's live tasks and race actors, copied in before a scrape (for leak watching).
+    pub(crate) fn runtime(&self, tasks: usize, race_actors: usize) {
+        self.record(|| {
+            gauge!(TASKS).set(tasks as f64);
+            gauge!(RACE_ACTORS).set(race_actors as f64);
+        });
+    }
+
     pub(crate) fn watcher_missed(&self, stream: &'static str, missed: u64) {
         self.record(|| counter!(WATCHER_MISSED, "stream" => stream).increment(missed));
     }
@@ -417,6 +429,11 @@ fn describe() {
     describe_gauge!(
         HEDGE_BUDGET,
         "The hedge budget over its window: requests, hedges, hedges allowed and available"
+    );
+    describe_gauge!(TASKS, "Tokio tasks alive in the relay (connections, streams, timers)");
+    describe_gauge!(
+        RACE_ACTORS,
+        "Race and attempt actors alive: zero between races; growth is a leak"
     );
     describe_gauge!(
         HEDGE_DELAY,
