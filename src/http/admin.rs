@@ -39,7 +39,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let metrics = state.observer().metrics();
     metrics.hedging(&state.router().hedging());
     metrics.runtime(
-        tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
         state.router().race_actors_alive(),
     );
     let body = metrics.render();

@@ -430,7 +430,10 @@ fn describe() {
         HEDGE_BUDGET,
         "The hedge budget over its window: requests, hedges, hedges allowed and available"
     );
-    describe_gauge!(TASKS, "Tokio tasks alive in the relay (connections, streams, timers)");
+    describe_gauge!(
+        TASKS,
+        "Tokio tasks alive in the relay (connections, streams, timers)"
+    );
     describe_gauge!(
         RACE_ACTORS,
         "Race and attempt actors alive: zero between races; growth is a leak"
