@@ -104,7 +104,10 @@ impl Sources<'_> {
 
     /// `$HOME/rest`, when `HOME` is set.
     fn home(&self, rest: &str) -> Option<String> {
-        Some(format!("{}/{rest}", self.var("HOME")?.trim_end_matches('/')))
+        Some(format!(
+            "{}/{rest}",
+            self.var("HOME")?.trim_end_matches('/')
+        ))
     }
 }
 
@@ -139,10 +142,9 @@ impl CloudCredentials {
             CloudCredentials::BedrockApiKey { key, env_var } => {
                 format!("bedrock api key {env_var} {}", masked(key))
             }
-            CloudCredentials::ServiceAccount { account, source } => format!(
-                "service account {} from {source}",
-                account.client_email
-            ),
+            CloudCredentials::ServiceAccount { account, source } => {
+                format!("service account {} from {source}", account.client_email)
+            }
             CloudCredentials::AuthorizedUser { source, .. } => {
                 format!("authorized user (gcloud) from {source}")
             }

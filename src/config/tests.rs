@@ -68,6 +68,8 @@ fn provider(name: &str, kind: ProviderKind) -> ProviderConfig {
         model_mapping: BTreeMap::new(),
         max_concurrent_attempts: None,
         timeouts: TimeoutsConfig::default(),
+        region: None,
+        project: None,
         simulated: None,
     }
 }

@@ -150,7 +150,10 @@ mod tests {
         let wrapped = wrap(
             &BEDROCK,
             body,
-            &["context-1m-2025-08-07, interleaved-thinking-2025-05-14", "context-1m-2025-08-07"],
+            &[
+                "context-1m-2025-08-07, interleaved-thinking-2025-05-14",
+                "context-1m-2025-08-07",
+            ],
         );
         assert_eq!(
             wrapped,

@@ -49,6 +49,8 @@ pub(super) fn provider(kind: ProviderKind, base_url: Option<&str>) -> ProviderCo
         model_mapping: BTreeMap::new(),
         max_concurrent_attempts: None,
         timeouts: timeouts(300, 300, 2000),
+        region: None,
+        project: None,
         simulated: (kind == ProviderKind::Simulated).then(simulated),
     }
 }

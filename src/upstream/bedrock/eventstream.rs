@@ -221,8 +221,8 @@ fn parse_value(block: &mut Bytes) -> Result<HeaderValue, DecodeError> {
             if kind == 6 {
                 HeaderValue::Bytes(bytes)
             } else {
-                let text = String::from_utf8(bytes.to_vec())
-                    .map_err(|_| DecodeError::Header("string"))?;
+                let text =
+                    String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::Header("string"))?;
                 HeaderValue::String(text)
             }
         }
@@ -378,12 +378,15 @@ mod tests {
             ]
         );
         for bad in [
-            &[1, b'a', 42][..],      // unknown type
+            &[1, b'a', 42][..],        // unknown type
             &[1, b'a', 7, 0, 9, b'x'], // string cut short
-            &[5, b'a'],              // name cut short
+            &[5, b'a'],                // name cut short
             &[1, b'a', 7, 0, 1, 0xff], // not UTF-8
         ] {
-            assert!(parse_headers(Bytes::copy_from_slice(bad)).is_err(), "{bad:?}");
+            assert!(
+                parse_headers(Bytes::copy_from_slice(bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -112,7 +112,7 @@ pub(crate) fn canonical_request(
     canonical.push_str(&signed_headers);
     canonical.push('\n');
     canonical.push_str(&hex(
-        digest::digest(&digest::SHA256, request.payload).as_ref(),
+        digest::digest(&digest::SHA256, request.payload).as_ref()
     ));
     (canonical, signed_headers)
 }

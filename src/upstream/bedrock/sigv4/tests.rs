@@ -28,13 +28,19 @@ fn check(request: &Unsigned<'_>, key: &SigningKey<'_>, canonical: Option<&str>, 
         assert_eq!(actual, expected);
     }
     assert!(
-        signed.authorization.ends_with(&format!("Signature={signature}")),
+        signed
+            .authorization
+            .ends_with(&format!("Signature={signature}")),
         "{}",
         signed.authorization
     );
 }
 
-fn get(path: &'static str, query: &'static str, headers: &'static [(&str, &str)]) -> Unsigned<'static> {
+fn get(
+    path: &'static str,
+    query: &'static str,
+    headers: &'static [(&str, &str)],
+) -> Unsigned<'static> {
     Unsigned {
         method: "GET",
         path,
@@ -136,7 +142,11 @@ fn get_header_value_trim() {
         &get(
             "/",
             "",
-            &[HOST, ("My-Header1", " value1"), ("My-Header2", " \"a   b   c\"")],
+            &[
+                HOST,
+                ("My-Header1", " value1"),
+                ("My-Header2", " \"a   b   c\""),
+            ],
         ),
         &KEY,
         Some(
