@@ -17,10 +17,14 @@ fn resolve(
     vars: &[(&str, &str)],
     files: &[(&str, &str)],
 ) -> Result<crate::config::Resolved, ResolveError> {
-    let vars: HashMap<String, String> =
-        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let files: HashMap<String, String> =
-        files.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let files: HashMap<String, String> = files
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     config.resolve_with(
         |name| vars.get(name).cloned(),
         |path| Ok(files.get(path).cloned()),
@@ -43,10 +47,16 @@ fn bedrock_takes_keys_from_the_environment_first() {
         &[
             ("AWS_REGION", "eu-west-1"),
             ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
-            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
             ("HOME", "/home/u"),
         ],
-        &[("/home/u/.aws/credentials", "[default]\naws_access_key_id = AKIAFILE\n")],
+        &[(
+            "/home/u/.aws/credentials",
+            "[default]\naws_access_key_id = AKIAFILE\n",
+        )],
     )
     .unwrap();
     let provider = &resolved.providers[0];
@@ -62,7 +72,10 @@ fn bedrock_takes_keys_from_the_environment_first() {
          token none)"
     );
     let debug = format!("{provider:?}");
-    assert!(!debug.contains("EXAMPLEKEY") && !debug.contains("IOSFODNN7"), "{debug}");
+    assert!(
+        !debug.contains("EXAMPLEKEY") && !debug.contains("IOSFODNN7"),
+        "{debug}"
+    );
 }
 
 #[test]
@@ -77,11 +90,17 @@ fn bedrock_reads_the_profile_of_the_shared_files() {
                  aws_access_key_id = ASIAWORKKEY000000000\naws_secret_access_key = s3cr3t\n\
                  aws_session_token = tok\n",
             ),
-            ("/home/u/.aws/config", "[profile work]\nregion = us-west-2\n"),
+            (
+                "/home/u/.aws/config",
+                "[profile work]\nregion = us-west-2\n",
+            ),
         ],
     )
     .unwrap();
-    assert_eq!(resolved.providers[0].cloud.as_ref().unwrap().region, "us-west-2");
+    assert_eq!(
+        resolved.providers[0].cloud.as_ref().unwrap().region,
+        "us-west-2"
+    );
     assert_eq!(
         line(&resolved),
         "aws keys from profile work of /home/u/.aws/credentials (access key ASIA… (20 chars), \
@@ -110,7 +129,8 @@ fn bedrock_without_credentials_is_skipped_and_without_a_region_refused() {
 
 #[test]
 fn a_bedrock_api_key_is_used_when_named() {
-    let yaml = format!("{BEDROCK}    region: us-east-1\n    api_key_env: AWS_BEARER_TOKEN_BEDROCK\n");
+    let yaml =
+        format!("{BEDROCK}    region: us-east-1\n    api_key_env: AWS_BEARER_TOKEN_BEDROCK\n");
     let resolved = resolve(
         &config(&yaml),
         &[("AWS_BEARER_TOKEN_BEDROCK", "ABSKbedrockapikey0000000")],
@@ -145,17 +165,30 @@ fn vertex_reads_the_file_google_application_credentials_names() {
          (GOOGLE_APPLICATION_CREDENTIALS)"
     );
     assert!(!format!("{provider:?}").contains("PRIVATE KEY"));
-    let missing = resolve(&config(VERTEX), &[("GOOGLE_APPLICATION_CREDENTIALS", "/nope")], &[]);
-    assert!(missing.unwrap_err().to_string().contains("providers[0].credentials"));
+    let missing = resolve(
+        &config(VERTEX),
+        &[("GOOGLE_APPLICATION_CREDENTIALS", "/nope")],
+        &[],
+    );
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .contains("providers[0].credentials")
+    );
 }
 
 #[test]
 fn vertex_falls_back_to_gcloud_then_the_metadata_server() {
-    let user = r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#;
+    let user =
+        r#"{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}"#;
     let resolved = resolve(
         &config(VERTEX),
         &[("HOME", "/home/u")],
-        &[("/home/u/.config/gcloud/application_default_credentials.json", user)],
+        &[(
+            "/home/u/.config/gcloud/application_default_credentials.json",
+            user,
+        )],
     )
     .unwrap();
     assert!(line(&resolved).starts_with("authorized user (gcloud) from /home/u/.config/gcloud/"));
@@ -174,7 +207,11 @@ fn cloud_fields_are_checked() {
     let paths: Vec<String> = config.validate().into_iter().map(|e| e.path).collect();
     assert_eq!(
         paths,
-        ["providers[0].region", "providers[0].project", "providers[1].region"]
+        [
+            "providers[0].region",
+            "providers[0].project",
+            "providers[1].region"
+        ]
     );
 }
 

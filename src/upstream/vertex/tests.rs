@@ -40,8 +40,12 @@ fn check_exchange(body: &[u8], token_uri: &str) -> Result<(), String> {
     }
     let assertion = field("assertion")?;
     let (signed, signature) = assertion.rsplit_once('.').ok_or("no signature")?;
-    let public = STANDARD.decode(TEST_PUBLIC_KEY.trim()).map_err(|e| e.to_string())?;
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|e| e.to_string())?;
+    let public = STANDARD
+        .decode(TEST_PUBLIC_KEY.trim())
+        .map_err(|e| e.to_string())?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|e| e.to_string())?;
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
         .verify(signed.as_bytes(), &signature)
         .map_err(|_| "bad signature".to_owned())?;
@@ -52,7 +56,10 @@ fn check_exchange(body: &[u8], token_uri: &str) -> Result<(), String> {
     };
     let header = json(header)?;
     let claims = json(claims)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let iat = claims["iat"].as_u64().ok_or("no iat")?;
     let ok = header["alg"] == "RS256"
         && header["kid"] == "key-1"
@@ -185,7 +192,12 @@ async fn a_hanging_token_endpoint_fails_the_attempt_in_bounded_time() {
     // The fixtures' first-event timeout is 300 ms.
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(
-        matches!(error, AttemptError::Timeout { phase: "access token" }),
+        matches!(
+            error,
+            AttemptError::Timeout {
+                phase: "access token"
+            }
+        ),
         "{error:?}"
     );
 }
@@ -201,9 +213,8 @@ fn the_jwt_is_signed_with_the_accounts_key() {
         token_uri: "https://oauth2.googleapis.com/token".to_owned(),
     };
     let jwt = token::jwt(&account, &key, SystemTime::now()).unwrap();
-    let body = format!(
-        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}"
-    );
+    let body =
+        format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}");
     assert_eq!(
         check_exchange(body.as_bytes(), "https://oauth2.googleapis.com/token"),
         Ok(())
