@@ -20,7 +20,7 @@ pub struct ServiceAccount {
     pub private_key_id: Option<String>,
     /// `private_key`: PKCS#8 PEM.
     pub private_key: Secret,
-    /// `token_uri`: where the signed JWT is exchanged (default [`GOOGLE_TOKEN_URI`]).
+    /// `token_uri`: where the signed JWT is exchanged (default `https://oauth2.googleapis.com/token`).
     pub token_uri: String,
 }
 
@@ -33,7 +33,7 @@ pub struct AuthorizedUser {
     pub client_secret: Secret,
     /// `refresh_token`.
     pub refresh_token: Secret,
-    /// `token_uri` when the file has one, else [`GOOGLE_TOKEN_URI`].
+    /// `token_uri` when the file has one, else `https://oauth2.googleapis.com/token`.
     pub token_uri: String,
 }
 
