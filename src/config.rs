@@ -22,6 +22,7 @@ use relayrace_actors::{
 use serde::{Deserialize, Serialize};
 
 mod choice;
+mod cloud;
 mod describe;
 mod load;
 mod overrides;
@@ -31,6 +32,9 @@ mod tests;
 mod validate;
 
 pub use choice::UnknownChoice;
+pub use cloud::{
+    AuthorizedUser, AwsKeys, CloudAccess, CloudCredentials, ServiceAccount, default_model_mapping,
+};
 pub use describe::describe;
 pub use load::{ConfigLoadError, load, load_from};
 pub use overrides::{ENV_PREFIX, ENV_SEPARATOR};
@@ -143,13 +147,16 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// Base URL (`http` or `https`); the relay appends `/v1/messages`. Required for
     /// `anthropic_compatible`, optional for `anthropic` (default [`ANTHROPIC_BASE_URL`]), not
-    /// allowed for `simulated`.
+    /// allowed for `simulated`. For `bedrock` it replaces
+    /// `https://bedrock-runtime.{region}.amazonaws.com` and for `vertex`
+    /// `https://{region}-aiplatform.googleapis.com` (VPC endpoints, proxies, tests).
     #[serde(default)]
     pub base_url: Option<url::Url>,
     /// Name of the environment variable holding the API key (never the key itself). A provider
     /// whose variable is unset or empty is skipped at start-up with a warning. Required for
     /// `anthropic`; optional for `anthropic_compatible` (absent: no auth header is sent, e.g. for
-    /// a local Ollama); not allowed for `simulated` or with `auth: passthrough`.
+    /// a local Ollama) and for `bedrock` (a Bedrock API key, sent as a bearer token instead of
+    /// SigV4 signing); not allowed for `simulated`, `vertex` or with `auth: passthrough`.
     #[serde(default)]
     pub api_key_env: Option<String>,
     /// How the key is sent upstream.
@@ -184,6 +191,13 @@ pub struct ProviderConfig {
     /// `min_samples`, `initial_delay`), each replacing the one of `routing.hedge`.
     #[serde(default)]
     pub hedge: HedgeOverride,
+    /// The cloud region of a `bedrock` provider (default `AWS_REGION`, `AWS_DEFAULT_REGION`,
+    /// the AWS profile's) or a `vertex` one (required; `global` included). Only for those.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The Google Cloud project of a `vertex` provider (required; only for `vertex`).
+    #[serde(default)]
+    pub project: Option<String>,
     /// Behaviour of a `simulated` provider (only allowed with `type: simulated`; absent means
     /// every default).
     #[serde(default)]
@@ -216,12 +230,21 @@ impl ProviderConfig {
     /// patterns, each once). Empty: it serves every model.
     pub fn served_models(&self) -> Vec<String> {
         let mut served = self.models.clone();
-        for from in self.model_mapping.keys() {
+        for from in self.effective_model_mapping().keys() {
             if !served.contains(from) {
                 served.push(from.clone());
             }
         }
         served
+    }
+
+    /// Its `model_mapping`, or for a `bedrock` or `vertex` provider that configures none, the
+    /// default one ([`default_model_mapping`]).
+    pub fn effective_model_mapping(&self) -> std::borrow::Cow<'_, BTreeMap<String, String>> {
+        match default_model_mapping(self.kind) {
+            Some(defaults) if self.model_mapping.is_empty() => std::borrow::Cow::Owned(defaults),
+            _ => std::borrow::Cow::Borrowed(&self.model_mapping),
+        }
     }
 
     /// The exact names among its served models (patterns cannot be listed), in order.
@@ -259,6 +282,10 @@ pub enum ProviderKind {
     AnthropicCompatible,
     /// Built in, in process: answers the Messages API with configurable faults.
     Simulated,
+    /// Amazon Bedrock (InvokeModel): SigV4 or a Bedrock API key, AWS event-stream answers.
+    Bedrock,
+    /// Google Vertex AI (rawPredict): an OAuth2 token from Application Default Credentials.
+    Vertex,
 }
 
 /// How the provider's key is sent.
@@ -395,6 +422,8 @@ pub struct ResolvedProvider {
     pub base_url: Option<url::Url>,
     /// The key from `api_key_env` (none for `simulated` and `passthrough`).
     pub key: Option<Secret>,
+    /// A `bedrock` or `vertex` provider's region and credentials.
+    pub cloud: Option<CloudAccess>,
 }
 
 fn default_priority() -> u32 {

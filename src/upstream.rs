@@ -7,12 +7,15 @@
 //! the [`EventStream`], which also drops events that are not JSON and appends a `message_stop`
 //! the upstream left out after its final `message_delta` ([`StreamStats`] counts both).
 //!
-//! Providers: `anthropic` and `anthropic_compatible` over HTTP (`http`), and `simulated`, in
-//! process (`simulated`). Both build their streams with [`EventStream::new`], so idle and total
-//! timeouts apply the same way.
+//! Providers: `anthropic` and `anthropic_compatible` over HTTP (`http`), `bedrock` (SigV4,
+//! AWS event-stream, [`bedrock`]) and `vertex` (OAuth2 tokens, `vertex`) over the same HTTP
+//! client and commit point, and `simulated`, in process (`simulated`). All build their streams
+//! with [`EventStream::new`], so idle and total timeouts apply the same way.
 
+pub mod bedrock;
 pub mod sse;
 
+mod envelope;
 mod failure;
 #[cfg(test)]
 mod fixtures;
@@ -20,6 +23,7 @@ mod http;
 mod mapping;
 mod simulated;
 mod stream;
+mod vertex;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use ::http::{HeaderMap, HeaderName, StatusCode, header};
 use bytes::Bytes;
 use relayrace_actors::{AttemptError, Provider, RequestShape, Upstream};
 
-use crate::config::{ResolvedProvider, Secret};
+use crate::config::{ProviderKind, ResolvedProvider, Secret};
 
 pub use failure::UpstreamFailure;
 pub use stream::{EventStream, StreamError, StreamStats};
@@ -154,6 +158,8 @@ pub struct RelayUpstream {
 
 enum ProviderClient {
     Http(Box<http::HttpProvider>),
+    Bedrock(Box<bedrock::BedrockProvider>),
+    Vertex(Box<vertex::VertexProvider>),
     Simulated(Box<simulated::SimulatedProvider>),
 }
 
@@ -163,13 +169,23 @@ impl RelayUpstream {
         let clients = providers
             .iter()
             // Resolution gives each HTTP kind its checked base URL and `simulated` none.
-            .map(|provider| match &provider.base_url {
-                Some(base_url) => http::HttpProvider::new(provider, base_url)
-                    .map(|client| ProviderClient::Http(Box::new(client))),
-                None => Ok(ProviderClient::Simulated(Box::new(
-                    simulated::SimulatedProvider::new(&provider.config),
-                ))),
-            })
+            .map(
+                |provider| match (&provider.base_url, provider.config.kind) {
+                    (Some(base_url), ProviderKind::Bedrock) => {
+                        bedrock::BedrockProvider::new(provider, base_url)
+                            .map(|client| ProviderClient::Bedrock(Box::new(client)))
+                    }
+                    (Some(base_url), ProviderKind::Vertex) => {
+                        vertex::VertexProvider::new(provider, base_url)
+                            .map(|client| ProviderClient::Vertex(Box::new(client)))
+                    }
+                    (Some(base_url), _) => http::HttpProvider::new(provider, base_url)
+                        .map(|client| ProviderClient::Http(Box::new(client))),
+                    (None, _) => Ok(ProviderClient::Simulated(Box::new(
+                        simulated::SimulatedProvider::new(&provider.config),
+                    ))),
+                },
+            )
             .collect::<Result<_, _>>()?;
         Ok(RelayUpstream { providers: clients })
     }
@@ -199,12 +215,36 @@ impl Upstream for RelayUpstream {
     ) -> Result<UpstreamResponse, AttemptError> {
         match self.providers.get(provider.id().index()) {
             Some(ProviderClient::Http(client)) => client.attempt(&request).await,
+            Some(ProviderClient::Bedrock(client)) => client.attempt(&request).await,
+            Some(ProviderClient::Vertex(client)) => client.attempt(&request).await,
             Some(ProviderClient::Simulated(client)) => client.attempt(&request).await,
             None => Err(AttemptError::Other {
                 message: format!("provider {provider} has no client"),
             }),
         }
     }
+}
+
+/// A `count_tokens` request to a cloud provider that has no such endpoint: a 404
+/// `not_found_error`, so it fails over to a provider that serves the model and counts.
+fn unserved_endpoint(kind: &str) -> AttemptError {
+    let body = crate::anthropic::error_body(
+        "not_found_error",
+        &format!("count_tokens is not available through {kind}"),
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, failure::json_content_type());
+    UpstreamFailure::from_upstream(StatusCode::NOT_FOUND, headers, Bytes::from(body))
+        .into_attempt_error(None)
+}
+
+/// A request the relay cannot send as the provider needs it: a 400 `invalid_request_error`.
+fn bad_request(message: &str) -> AttemptError {
+    let body = crate::anthropic::error_body("invalid_request_error", message);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, failure::json_content_type());
+    UpstreamFailure::from_upstream(StatusCode::BAD_REQUEST, headers, Bytes::from(body))
+        .into_attempt_error(None)
 }
 
 impl fmt::Debug for RelayUpstream {

@@ -77,6 +77,8 @@ impl Choice for ProviderKind {
         ProviderKind::Anthropic,
         ProviderKind::AnthropicCompatible,
         ProviderKind::Simulated,
+        ProviderKind::Bedrock,
+        ProviderKind::Vertex,
     ];
 
     fn name(self) -> &'static str {
@@ -84,6 +86,8 @@ impl Choice for ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::AnthropicCompatible => "anthropic_compatible",
             ProviderKind::Simulated => "simulated",
+            ProviderKind::Bedrock => "bedrock",
+            ProviderKind::Vertex => "vertex",
         }
     }
 }

@@ -82,8 +82,18 @@ fn provider_line(provider: &ResolvedProvider) -> String {
         }
         .to_owned(),
     );
+    if let Some(cloud) = &provider.cloud {
+        fields.push(format!("region {}", cloud.region));
+        if let Some(project) = &config.project {
+            fields.push(format!("project {project}"));
+        }
+        fields.push(format!("credentials {}", cloud.credentials.describe()));
+    }
     fields.push(match (config.kind, config.auth, &config.api_key_env) {
         (ProviderKind::Simulated, ..) => "auth none (simulated)".to_owned(),
+        (ProviderKind::Bedrock, _, Some(_)) => "auth bearer (bedrock api key)".to_owned(),
+        (ProviderKind::Bedrock, ..) => "auth sigv4".to_owned(),
+        (ProviderKind::Vertex, ..) => "auth oauth2 token".to_owned(),
         (_, AuthStyle::Passthrough, _) => "auth passthrough (the client's own key)".to_owned(),
         (_, _, None) => "auth none (no api_key_env)".to_owned(),
         (_, auth, Some(var)) => {

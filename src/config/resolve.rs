@@ -5,7 +5,8 @@ use std::fmt;
 
 use relayrace_actors::{ConfigError, ProviderSettings, RuntimeConfig};
 
-use super::{Config, ProviderConfig, ResolvedProvider, Secret};
+use super::cloud::{self, CloudProblem, Sources};
+use super::{Config, ProviderConfig, ProviderKind, ResolvedProvider, Secret};
 
 /// The configuration with its keys read: what the relay starts with.
 #[derive(Clone, Debug)]
@@ -101,6 +102,25 @@ impl Config {
     /// [`ResolveError::NoProviders`] when no provider is left; [`ResolveError::Invalid`] when a
     /// kept provider's base URL is one validation refuses.
     pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Resolved, ResolveError> {
+        self.resolve_with(env, read_file)
+    }
+
+    /// [`Config::resolve`], with the files a cloud provider's credentials live in read through
+    /// `read_file` (`Ok(None)`: no such file).
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::resolve`]; also [`ResolveError::Invalid`] for a cloud provider whose
+    /// credentials are named but unusable or whose region is unknown.
+    pub fn resolve_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> Result<Option<String>, String>,
+    ) -> Result<Resolved, ResolveError> {
+        let sources = Sources {
+            env: &env,
+            read: &read_file,
+        };
         let read = |var: &str| {
             env(var)
                 .map(|value| value.trim().to_owned())
@@ -134,11 +154,35 @@ impl Config {
                     name: provider.name.clone(),
                     env_var: var.to_owned(),
                 }),
-                (_, key) => providers.push(ResolvedProvider {
-                    config: provider.clone(),
-                    base_url: base_url_of(provider, i)?,
-                    key: key.flatten(),
-                }),
+                (_, key) => {
+                    let key = key.flatten();
+                    let cloud = match cloud::resolve(provider, key.as_ref(), &sources) {
+                        Ok(cloud) => cloud,
+                        Err(CloudProblem::Missing { hint }) => {
+                            skipped.push(SkippedProvider {
+                                name: provider.name.clone(),
+                                env_var: hint.to_owned(),
+                            });
+                            continue;
+                        }
+                        Err(CloudProblem::Invalid { field, reason }) => {
+                            return Err(ResolveError::Invalid(ConfigError::new(
+                                format!("providers[{i}].{field}"),
+                                reason,
+                            )));
+                        }
+                    };
+                    let base_url = match (base_url_of(provider, i)?, &cloud) {
+                        (None, Some(cloud)) => Some(cloud_base_url(provider, &cloud.region, i)?),
+                        (base_url, _) => base_url,
+                    };
+                    providers.push(ResolvedProvider {
+                        config: provider.clone(),
+                        base_url,
+                        key,
+                        cloud,
+                    });
+                }
             }
         }
         if providers.is_empty() {
@@ -181,6 +225,35 @@ impl Config {
             health: self.health.clone(),
             supervision: self.supervision.clone(),
         }
+    }
+}
+
+/// The default base URL of a cloud provider in `region`: Bedrock's runtime endpoint, Vertex's
+/// regional one (its global one for `global`).
+fn cloud_base_url(
+    provider: &ProviderConfig,
+    region: &str,
+    index: usize,
+) -> Result<url::Url, ResolveError> {
+    let text = match (provider.kind, region) {
+        (ProviderKind::Vertex, "global") => "https://aiplatform.googleapis.com".to_owned(),
+        (ProviderKind::Vertex, region) => format!("https://{region}-aiplatform.googleapis.com"),
+        (_, region) => format!("https://bedrock-runtime.{region}.amazonaws.com"),
+    };
+    url::Url::parse(&text).map_err(|_| {
+        ResolveError::Invalid(ConfigError::new(
+            format!("providers[{index}].region"),
+            "does not make a valid endpoint URL",
+        ))
+    })
+}
+
+/// A file's contents; `Ok(None)` when it does not exist.
+fn read_file(path: &str) -> Result<Option<String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error.to_string()),
     }
 }
 

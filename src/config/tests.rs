@@ -69,6 +69,8 @@ fn provider(name: &str, kind: ProviderKind) -> ProviderConfig {
         max_concurrent_attempts: None,
         timeouts: TimeoutsConfig::default(),
         hedge: Default::default(),
+        region: None,
+        project: None,
         simulated: None,
     }
 }

@@ -125,6 +125,7 @@ fn validate_provider(provider: &ProviderConfig, at: &str, errors: &mut Vec<Confi
         }
     }
     validate_timeouts(&provider.timeouts, &format!("{at}.timeouts"), errors);
+    validate_cloud(provider, at, errors);
     match (&provider.simulated, provider.kind) {
         (Some(simulated), ProviderKind::Simulated) => {
             validate_simulated(simulated, &format!("{at}.simulated"), errors);
@@ -150,7 +151,10 @@ impl ProviderConfig {
                 return Err("required for type anthropic_compatible");
             }
             (Some(_), ProviderKind::Simulated) => return Err("not used by type simulated"),
-            (None, ProviderKind::Simulated) => return Ok(None),
+            (None, ProviderKind::Simulated | ProviderKind::Bedrock | ProviderKind::Vertex) => {
+                // A cloud provider's default follows its region (see resolution).
+                return Ok(None);
+            }
             (None, ProviderKind::Anthropic) => anthropic_base_url(),
             (Some(url), _) => url.clone(),
         };
@@ -191,6 +195,9 @@ fn validate_credentials(provider: &ProviderConfig, at: &str, errors: &mut Vec<Co
     }
     let reason = match &provider.api_key_env {
         Some(_) if kind == ProviderKind::Simulated => "not used by type simulated",
+        Some(_) if kind == ProviderKind::Vertex => {
+            "not used by type vertex (it uses Application Default Credentials)"
+        }
         Some(_) if passthrough => "not used with auth passthrough (the client's key is forwarded)",
         Some(var) if !is_env_var_name(var) => NOT_A_VARIABLE,
         None if kind == ProviderKind::Anthropic && !passthrough => {
@@ -199,6 +206,50 @@ fn validate_credentials(provider: &ProviderConfig, at: &str, errors: &mut Vec<Co
         _ => return,
     };
     push(errors, at, "api_key_env", reason);
+}
+
+/// `region` and `project`: for the cloud kinds only; Vertex needs both.
+fn validate_cloud(provider: &ProviderConfig, at: &str, errors: &mut Vec<ConfigError>) {
+    let kind = provider.kind;
+    let cloud = matches!(kind, ProviderKind::Bedrock | ProviderKind::Vertex);
+    match &provider.region {
+        Some(_) if !cloud => push(
+            errors,
+            at,
+            "region",
+            "only allowed for types bedrock and vertex",
+        ),
+        Some(region) if !is_region(region) => push(
+            errors,
+            at,
+            "region",
+            "must be a region name such as us-east-1 or global",
+        ),
+        None if kind == ProviderKind::Vertex => {
+            push(errors, at, "region", "required for type vertex");
+        }
+        _ => {}
+    }
+    match &provider.project {
+        Some(_) if kind != ProviderKind::Vertex => {
+            push(errors, at, "project", "only allowed for type vertex");
+        }
+        Some(project) if !is_region(project) => push(
+            errors,
+            at,
+            "project",
+            "must be a project id (letters, digits, `-`)",
+        ),
+        None if kind == ProviderKind::Vertex => {
+            push(errors, at, "project", "required for type vertex");
+        }
+        _ => {}
+    }
+}
+
+/// Whether `name` can be a region or project id: ASCII letters, digits and `-`, not empty.
+fn is_region(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn push(errors: &mut Vec<ConfigError>, at: &str, field: &str, reason: &str) {

@@ -50,6 +50,8 @@ pub(super) fn provider(kind: ProviderKind, base_url: Option<&str>) -> ProviderCo
         max_concurrent_attempts: None,
         timeouts: timeouts(300, 300, 2000),
         hedge: Default::default(),
+        region: None,
+        project: None,
         simulated: (kind == ProviderKind::Simulated).then(simulated),
     }
 }

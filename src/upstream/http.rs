@@ -40,7 +40,7 @@ const ANTHROPIC_VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-
 
 /// The pooled HTTP/1.1 and HTTP/2 client (rustls, HTTP/2 by ALPN) of one provider. It follows
 /// no redirects and uses no proxy.
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// An HTTP provider: its client, URLs, auth and timeouts.
 pub(super) struct HttpProvider {
@@ -104,56 +104,13 @@ impl HttpProvider {
         &self,
         request: &RelayRequest,
     ) -> Result<UpstreamResponse, AttemptError> {
-        let sent = Instant::now();
-        let deadline = sent + self.timeouts.total;
-        let first_event_by = deadline.min(sent + self.timeouts.first_event);
-        let response =
-            match timeout_at(first_event_by, self.client.request(self.request(request)?)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(error)) => return Err(request_error(&error)),
-                Err(_) => {
-                    return Err(AttemptError::Timeout {
-                        phase: "response headers",
-                    });
-                }
-            };
-        let status = response.status();
-        if status.is_redirection() {
-            // Never followed (the key would travel to wherever it points), and useless to the
-            // client: a provider that redirects is misconfigured, a bad gateway.
-            let message = format!(
-                "the provider answered with a redirect (status {}); redirects are not followed",
-                status.as_u16()
-            );
-            return Err(UpstreamFailure::bad_gateway(&message).into_attempt_error(None));
-        }
-        if !status.is_success() {
+        let timing = Timing::start(&self.timeouts);
+        let response = send(&self.client, self.request(request)?, &timing).await?;
+        if !response.status().is_success() {
             let passthrough = matches!(self.auth, Auth::Passthrough);
-            return Err(error_answer(response, first_event_by, passthrough).await);
+            return Err(error_answer(response, timing.first_event_by, passthrough).await);
         }
-        let headers = relayed_headers(response.headers());
-        if !request.stream {
-            let pace = Pace {
-                first_by: first_event_by,
-                idle: self.timeouts.idle,
-                deadline,
-            };
-            let body = full_answer(response, pace).await?;
-            return Ok(UpstreamResponse {
-                status,
-                headers,
-                body: ResponseBody::Full(body),
-            });
-        }
-        let pending = PendingStream {
-            status,
-            headers,
-            first_event_by,
-            deadline,
-            idle: self.timeouts.idle,
-        };
-        let body = BodyDataStream::new(response.into_body());
-        pending.commit(sse::frames(Box::pin(body))).await
+        commit(response, &timing, request.stream).await
     }
 
     fn request(&self, request: &RelayRequest) -> Result<Request<Full<Bytes>>, AttemptError> {
@@ -230,6 +187,95 @@ impl HttpProvider {
     }
 }
 
+/// When an attempt must have reached each of its points, counted from when it is sent.
+pub(super) struct Timing {
+    /// The response headers, then the first event of a stream or the first bytes of a JSON
+    /// answer.
+    pub first_event_by: Instant,
+    /// The whole request, stream included.
+    pub deadline: Instant,
+    /// Longest silence between two events (or two chunks of a JSON answer).
+    pub idle: Duration,
+}
+
+impl Timing {
+    /// The points of an attempt sent now.
+    pub(super) fn start(timeouts: &TimeoutsConfig) -> Self {
+        let sent = Instant::now();
+        let deadline = sent + timeouts.total;
+        Timing {
+            first_event_by: deadline.min(sent + timeouts.first_event),
+            deadline,
+            idle: timeouts.idle,
+        }
+    }
+}
+
+/// Sends `request` and waits for its response headers until `timing.first_event_by`. A
+/// redirect is a bad gateway: it is never followed (the credential would travel to wherever it
+/// points), and a provider that redirects is misconfigured.
+pub(super) async fn send(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    timing: &Timing,
+) -> Result<Response<Incoming>, AttemptError> {
+    let response = match timeout_at(timing.first_event_by, client.request(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return Err(request_error(&error)),
+        Err(_) => {
+            return Err(AttemptError::Timeout {
+                phase: "response headers",
+            });
+        }
+    };
+    let status = response.status();
+    if status.is_redirection() {
+        let message = format!(
+            "the provider answered with a redirect (status {}); redirects are not followed",
+            status.as_u16()
+        );
+        return Err(UpstreamFailure::bad_gateway(&message).into_attempt_error(None));
+    }
+    Ok(response)
+}
+
+/// A 2xx answer taken to its commit point: a JSON body read whole and checked, or a stream's
+/// SSE frames up to its first event.
+pub(super) async fn commit(
+    response: Response<Incoming>,
+    timing: &Timing,
+    stream: bool,
+) -> Result<UpstreamResponse, AttemptError> {
+    let status = response.status();
+    let headers = relayed_headers(response.headers());
+    if !stream {
+        let body = full_answer(response, timing).await?;
+        return Ok(UpstreamResponse {
+            status,
+            headers,
+            body: ResponseBody::Full(body),
+        });
+    }
+    let body = BodyDataStream::new(response.into_body());
+    timing
+        .pending(status, headers)
+        .commit(sse::frames(Box::pin(body)))
+        .await
+}
+
+impl Timing {
+    /// A 2xx stream with these points, before its commit.
+    pub(super) fn pending(&self, status: http::StatusCode, headers: HeaderMap) -> PendingStream {
+        PendingStream {
+            status,
+            headers,
+            first_event_by: self.first_event_by,
+            deadline: self.deadline,
+            idle: self.idle,
+        }
+    }
+}
+
 /// The base URL with the endpoint's path appended to its own (`…/api/anthropic/v1/messages`).
 fn endpoint_url(base: &Url, endpoint: Endpoint) -> Url {
     let mut url = base.clone();
@@ -261,35 +307,28 @@ fn credential_header(credential: &ClientCredential) -> Option<(HeaderName, Heade
     }
 }
 
-fn sensitive(value: &str) -> Option<HeaderValue> {
+pub(super) fn sensitive(value: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(value).ok()?;
     value.set_sensitive(true);
     Some(value)
 }
 
-/// How fast a JSON answer's body must arrive.
-struct Pace {
-    /// Its first bytes, like a stream's first event.
-    first_by: Instant,
-    /// Longest silence between two chunks, like between two events.
-    idle: Duration,
-    /// All of it.
-    deadline: Instant,
-}
-
 /// A JSON answer's whole body. Until it is read and is JSON the attempt has not committed, so
 /// a body that stalls, breaks off or is not JSON fails over like an error status.
-async fn full_answer(response: Response<Incoming>, pace: Pace) -> Result<Bytes, AttemptError> {
+pub(super) async fn full_answer(
+    response: Response<Incoming>,
+    timing: &Timing,
+) -> Result<Bytes, AttemptError> {
     let mut body = response.into_body();
     let mut chunks = Chunks::default();
-    let mut next_by = pace.first_by;
+    let mut next_by = timing.first_event_by;
     loop {
-        match timeout_at(next_by.min(pace.deadline), next_chunk(&mut body)).await {
+        match timeout_at(next_by.min(timing.deadline), next_chunk(&mut body)).await {
             Err(_) => return Err(AttemptError::Timeout { phase: "body" }),
             Ok(Some(Err(error))) => return Err(transport_error(&error, "body error")),
             Ok(Some(Ok(chunk))) => {
                 chunks.push(chunk);
-                next_by = Instant::now() + pace.idle;
+                next_by = Instant::now() + timing.idle;
             }
             Ok(None) => break,
         }
@@ -328,7 +367,7 @@ impl Chunks {
 }
 
 /// The next data chunk of `body` (trailers are skipped).
-async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
+pub(super) async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
     loop {
         match body.frame().await? {
             Ok(frame) => match frame.into_data() {
@@ -342,15 +381,37 @@ async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> 
 
 /// A non-2xx answer as an attempt error, its body read within `read_by` (capped at 1 MiB).
 /// With `passthrough`, a refused credential is the client's own, not the relay's.
-async fn error_answer(
+pub(super) async fn error_answer(
     response: Response<Incoming>,
     read_by: Instant,
     passthrough: bool,
 ) -> AttemptError {
+    let answer = read_error(response, read_by).await;
+    let failure = UpstreamFailure::from_upstream(answer.status, answer.headers, answer.body);
+    if passthrough {
+        failure.into_client_error(answer.retry_after)
+    } else {
+        failure.into_attempt_error(answer.retry_after)
+    }
+}
+
+/// A non-2xx answer as it came: status, relayed headers, `retry-after`, and as much of its body
+/// (at most 1 MiB) as arrived by `read_by`.
+pub(super) struct ErrorAnswer {
+    pub status: http::StatusCode,
+    pub headers: HeaderMap,
+    pub retry_after: Option<Duration>,
+    pub body: Bytes,
+    /// The upstream's own headers, for a provider that reads more of them.
+    pub upstream_headers: HeaderMap,
+}
+
+/// Reads a non-2xx answer (see [`ErrorAnswer`]).
+pub(super) async fn read_error(response: Response<Incoming>, read_by: Instant) -> ErrorAnswer {
     let status = response.status();
     let headers = relayed_headers(response.headers());
     let retry_after = failure::retry_after(response.headers(), SystemTime::now());
-    let mut body = response.into_body();
+    let (parts, mut body) = response.into_parts();
     let mut read = BytesMut::new();
     while read.len() < MAX_ERROR_BODY {
         match timeout_at(read_by, next_chunk(&mut body)).await {
@@ -359,11 +420,12 @@ async fn error_answer(
         }
     }
     read.truncate(MAX_ERROR_BODY);
-    let failure = UpstreamFailure::from_upstream(status, headers, read.freeze());
-    if passthrough {
-        failure.into_client_error(retry_after)
-    } else {
-        failure.into_attempt_error(retry_after)
+    ErrorAnswer {
+        status,
+        headers,
+        retry_after,
+        body: read.freeze(),
+        upstream_headers: parts.headers,
     }
 }
 
@@ -371,7 +433,7 @@ async fn error_answer(
 /// [`MAX_IDLE_CONNECTIONS`] idle, closed after 90 s idle), TCP_NODELAY, `connect` as the
 /// connect timeout, rustls trusting [`trust_roots`], HTTP/2 when the server offers it. A plain
 /// `http` provider never speaks TLS (redirects are not followed), so it does not load the roots.
-fn client(base: &Url, connect: Duration) -> Result<HttpClient, rustls::Error> {
+pub(super) fn client(base: &Url, connect: Duration) -> Result<HttpClient, rustls::Error> {
     let roots = match base.scheme() {
         "https" => trust_roots(),
         _ => Arc::new(RootCertStore::empty()),
@@ -446,7 +508,10 @@ fn request_error(error: &hyper_util::client::legacy::Error) -> AttemptError {
 
 /// A transport error as an attempt error; the message names the kind of failure and its root
 /// cause, never the request's headers.
-fn transport_error(error: &(dyn std::error::Error + 'static), kind: &str) -> AttemptError {
+pub(super) fn transport_error(
+    error: &(dyn std::error::Error + 'static),
+    kind: &str,
+) -> AttemptError {
     let root = causes(error).last();
     let message = match root {
         Some(cause) => format!("{kind}: {cause}"),

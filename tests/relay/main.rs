@@ -9,6 +9,7 @@
 
 mod admission;
 mod auth;
+mod cloud;
 mod command;
 mod failover;
 mod input;

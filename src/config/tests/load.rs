@@ -251,7 +251,7 @@ fn unknown_choices_list_the_valid_ones() {
     assert_eq!(path, "providers[0].type");
     assert_eq!(
         reason,
-        "unknown provider type `antropic`, expected one of: anthropic, anthropic_compatible, simulated"
+        "unknown provider type `antropic`, expected one of: anthropic, anthropic_compatible, simulated, bedrock, vertex"
     );
     let yaml = "providers:\n  - name: a\n    type: anthropic\n    auth: oauth\n";
     let (path, reason) = rejected(yaml, &[]);

@@ -27,6 +27,7 @@ fn http_provider(base: &str, edit: impl FnOnce(&mut ResolvedProvider)) -> HttpPr
         base_url: config.checked_base_url().unwrap(),
         config,
         key: Some(Secret::new("sk-test")),
+        cloud: None,
     };
     edit(&mut resolved);
     let base_url = resolved.base_url.clone().unwrap();

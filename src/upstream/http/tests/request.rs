@@ -131,6 +131,7 @@ fn a_base_url_too_long_for_a_request_uri_is_refused_at_build() {
         base_url: compatible.checked_base_url().unwrap(),
         config: compatible,
         key: None,
+        cloud: None,
     };
     let base_url = resolved.base_url.clone().unwrap();
     let error = HttpProvider::new(&resolved, &base_url).err().unwrap();
