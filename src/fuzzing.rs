@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::config;
 use crate::http::BodyPeek;
+use crate::upstream::bedrock::{EventStreamDecoder, Message as EventMessage};
 use crate::upstream::sse::{Frame, SseParser};
 
 /// The SSE parser: `input` is a header and a body. The header's first byte picks the frame
@@ -135,6 +136,44 @@ pub fn body_scan(input: &[u8]) {
     }
 }
 
+/// The Bedrock event-stream decoder: `input` is one byte of chunk length, then the stream,
+/// pushed in chunks of that length (0: whole). Checks that the messages (and the error that
+/// ends them, if any) do not depend on the chunking, and that nothing stays buffered after a
+/// clean end unless it is an incomplete message.
+///
+/// # Panics
+///
+/// When one of those breaks.
+pub fn eventstream(input: &[u8]) {
+    let (chunk, stream) = match input {
+        [chunk, rest @ ..] => (usize::from(*chunk), rest),
+        [] => (0, input),
+    };
+    let whole = messages(stream, stream.len().max(1));
+    let chunked = messages(stream, chunk.max(1));
+    assert_eq!(chunked, whole, "the chunking changed the messages");
+}
+
+/// Every message (or the error that ends them) of `stream` pushed `chunk` bytes at a time.
+fn messages(stream: &[u8], chunk: usize) -> Vec<Result<EventMessage, String>> {
+    let mut decoder = EventStreamDecoder::new();
+    let mut out = Vec::new();
+    for piece in stream.chunks(chunk) {
+        decoder.push(piece);
+        loop {
+            match decoder.decode() {
+                Ok(Some(message)) => out.push(Ok(message)),
+                Ok(None) => break,
+                Err(error) => {
+                    out.push(Err(error.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The config loader: `input` is YAML text, optionally followed by a NUL and environment
 /// overrides (`RELAYRACE__…=value`, one a line). Loads it, then validates what loads; neither
 /// may panic.
@@ -196,6 +235,63 @@ mod tests {
         ) {
             body_scan(pieces.concat().as_bytes());
         }
+    }
+
+    proptest! {
+        #[test]
+        fn the_eventstream_target_holds_on_any_bytes(
+            input in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            eventstream(&input);
+        }
+
+        /// Real frames (prelude, headers, payload, CRCs), a byte flipped now and then.
+        #[test]
+        fn the_eventstream_target_holds_on_frames(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..6),
+            chunk in any::<u8>(),
+            flip in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+        ) {
+            let mut stream = Vec::new();
+            for payload in &payloads {
+                stream.extend(frame(payload));
+            }
+            if let (Some((at, byte)), false) = (flip, stream.is_empty()) {
+                let at = at.index(stream.len());
+                stream[at] = byte;
+            }
+            eventstream(&[[chunk].as_slice(), &stream].concat());
+        }
+    }
+
+    #[test]
+    fn the_eventstream_property_frames_decode() {
+        let stream = [frame(b"one"), frame(b"two")].concat();
+        let decoded = messages(&stream, 1);
+        assert_eq!(decoded.len(), 2, "{decoded:?}");
+        assert!(decoded.iter().all(Result::is_ok), "{decoded:?}");
+    }
+
+    /// One event-stream message with a `:event-type` header, its CRCs computed.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut headers = Vec::new();
+        let (name, value) = (b":event-type", b"chunk");
+        headers.push(name.len() as u8);
+        headers.extend_from_slice(name);
+        headers.push(7);
+        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        headers.extend_from_slice(value);
+        let total = 12 + headers.len() + payload.len() + 4;
+        let mut message = Vec::with_capacity(total);
+        message.extend_from_slice(&(total as u32).to_be_bytes());
+        message.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+        let prelude_crc = crc32fast::hash(&message);
+        message.extend_from_slice(&prelude_crc.to_be_bytes());
+        message.extend_from_slice(&headers);
+        message.extend_from_slice(payload);
+        let crc = crc32fast::hash(&message);
+        message.extend_from_slice(&crc.to_be_bytes());
+        message
     }
 
     proptest! {
