@@ -14,7 +14,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(sse body_scan config)
+  targets=(sse body_scan config eventstream)
 fi
 
 for target in "${targets[@]}"; do
