@@ -6,8 +6,9 @@
 #
 #   scripts/soak.sh [DURATION]        DURATION like 30m, 2m, 90s (default 30m)
 #
-# Prints one row per sample, then each figure's median over the first minute after the warm-up
-# (the first minute) against its median over the last minute. "Flat" is less than 5 % growth
+# Prints one row per sample, then each figure over the first minute after the warm-up (the first
+# minute) against the last minute: the median of memory and descriptors, the least of tasks and
+# race actors (which follow the requests in flight; a leak raises their floor). "Flat" is less than 5 % growth
 # (or at most 2 for counts that small); the script exits 1 when a figure is not flat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,23 +86,28 @@ kill "${pids[@]}" 2>/dev/null || true
 
 answered=$(awk '/requests in/ {sum += $1} END {print sum}' "$work/json.out" "$work/sse.out")
 echo "requests answered by wrk: ${answered:-?} (plus the clients that left)"
-# Median of column COL over samples with FROM <= elapsed < TO.
+# The median (or, with `min`, the least) of column COL over samples with FROM <= elapsed < TO.
+# Tasks and race actors rise and fall with the requests in flight at the moment of a sample: a
+# leak shows as a rising floor, so they are judged by their least value.
 median() {
   awk -v col="$1" -v from="$2" -v to="$3" '$1 >= from && $1 < to {print $col}' "$samples" \
-    | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}'
+    | sort -n | awk -v pick="${4:-median}" '{v[NR] = $1}
+      END {if (!NR) print 0; else if (pick == "min") print v[1]; else print v[int((NR + 1) / 2)]}'
 }
 flat=yes
 last_from=$(( secs - 60 ))
-for column in 2:rss_kb 3:fds 4:tasks 5:race_actors; do
+for column in 2:rss_kb:median 3:fds:median 4:tasks:min 5:race_actors:min; do
   col=${column%%:*}
-  name=${column#*:}
-  base=$(median "$col" 60 120)
-  last=$(median "$col" "$last_from" $(( secs + 10 )))
+  rest=${column#*:}
+  name=${rest%%:*}
+  pick=${rest#*:}
+  base=$(median "$col" 60 120 "$pick")
+  last=$(median "$col" "$last_from" "$secs" "$pick")
   verdict=$(awk -v b="$base" -v l="$last" 'BEGIN {
     grow = l - b; limit = b * 0.05; if (limit < 2) limit = 2;
     printf "%s", (grow <= limit) ? "flat" : "GROWING" }')
   [[ $verdict == flat ]] || flat=no
-  printf '%-12s first minute after warm-up %8s   last minute %8s   %s\n' "$name" "$base" "$last" "$verdict"
+  printf '%-12s %-6s first minute after warm-up %8s   last minute %8s   %s\n' "$name" "$pick" "$base" "$last" "$verdict"
 done
 if ! kill -0 "$relay" 2>/dev/null; then
   echo "the relay exited during the soak:" >&2
